@@ -1,0 +1,9 @@
+from . import (
+    backbones,
+    decoders,
+    heads,
+    layers,
+    losses,  # noqa: F401
+    segmentors,
+    weighting,
+)

@@ -1,0 +1,91 @@
+"""Safe checkpoint loading for torch >= 2.6 with mmengine 0.10.7.
+
+mmengine 0.10.7 calls ``torch.load`` without ``weights_only``; since torch 2.6
+that means ``weights_only=True``, which refuses the objects mmengine stores in
+a training checkpoint (the message hub's :class:`HistoryBuffer` and the numpy
+arrays inside it). Instead of turning the safety off we allow-list exactly
+those objects.
+
+A HistoryBuffer pickles its statistics methods (``min``, ``max``, ``mean``,
+``current``) as ``getattr(HistoryBuffer, 'min')``. Allow-listing Python's
+``getattr`` would let a pickle fetch any attribute of any allowed object, so
+the global name ``builtins.getattr`` is mapped to :func:`history_buffer_method`
+instead, which only resolves those statistics methods of a HistoryBuffer.
+"""
+
+import pickle
+from typing import Any, Callable, List, Tuple, Union
+
+import numpy as np
+import torch
+from mmengine.logging.history_buffer import HistoryBuffer
+
+# The statistics methods HistoryBuffer registers for itself.
+HISTORY_BUFFER_METHODS = ("current", "max", "mean", "min")
+
+
+def history_buffer_method(obj: Any, name: str) -> Callable:
+    """Resolve ``getattr(HistoryBuffer, name)`` for a statistics method.
+
+    Raises:
+        pickle.UnpicklingError: for anything other than one of
+            :data:`HISTORY_BUFFER_METHODS` of the HistoryBuffer class.
+    """
+    if obj is not HistoryBuffer or name not in HISTORY_BUFFER_METHODS:
+        raise pickle.UnpicklingError(
+            f"Refusing getattr({obj!r}, {name!r}) while loading a checkpoint: "
+            f"only HistoryBuffer.{{{', '.join(HISTORY_BUFFER_METHODS)}}} "
+            "may be looked up"
+        )
+    return getattr(obj, name)
+
+
+def _numpy_globals() -> List[Union[Callable, Tuple[Callable, str]]]:
+    # numpy pickles arrays through ``multiarray._reconstruct`` and scalars
+    # through ``multiarray.scalar``. The module is ``numpy._core`` from numpy
+    # 2 on and ``numpy.core`` before: allow both names so checkpoints written
+    # under either numpy load.
+    reconstruct = np.array([0]).__reduce__()[0]
+    scalar = np.float64(0).__reduce__()[0]
+    names = []
+    for core in ("numpy.core", "numpy._core"):
+        names += [
+            (reconstruct, f"{core}.multiarray._reconstruct"),
+            (scalar, f"{core}.multiarray.scalar"),
+        ]
+    # Unpickling a dtype instance builds an object of its concrete class
+    # (``numpy.dtypes.Float64DType``, ...): allow the numeric ones.
+    dtype_classes = [
+        type(np.dtype(t))
+        for t in (
+            np.bool_,
+            np.int8,
+            np.int16,
+            np.int32,
+            np.int64,
+            np.uint8,
+            np.uint16,
+            np.uint32,
+            np.uint64,
+            np.float16,
+            np.float32,
+            np.float64,
+        )
+    ]
+    return [np.ndarray, np.dtype] + dtype_classes + names
+
+
+def safe_checkpoint_globals() -> List[Union[Callable, Tuple[Callable, str]]]:
+    """The objects an mmengine training checkpoint needs beyond tensors."""
+    return [
+        HistoryBuffer,
+        (history_buffer_method, "builtins.getattr"),
+    ] + _numpy_globals()
+
+
+def register_safe_checkpoint_globals() -> None:
+    """Allow-list mmengine's checkpoint objects for ``weights_only`` loads.
+
+    Idempotent; called when :mod:`mtcp` is imported.
+    """
+    torch.serialization.add_safe_globals(safe_checkpoint_globals())

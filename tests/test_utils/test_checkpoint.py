@@ -1,0 +1,97 @@
+import os
+import pickle
+
+import pytest
+import torch
+import torch.nn as nn
+from mmengine.logging.history_buffer import HistoryBuffer
+from mmengine.model import BaseModel
+from mmengine.runner import Runner, load_checkpoint
+from torch.utils.data import Dataset
+
+import mtcp  # noqa: F401  (registers the safe globals)
+from mtcp.utils import history_buffer_method
+
+
+class _Toy(BaseModel):
+    def __init__(self):
+        super().__init__()
+        self.linear = nn.Linear(2, 1)
+
+    def forward(self, x, mode="loss"):
+        if mode == "loss":
+            return dict(loss=(self.linear(x) - x.sum(1, True)).pow(2).mean())
+        return [self.linear(x)]
+
+
+class _Points(Dataset):
+    def __len__(self):
+        return 8
+
+    def __getitem__(self, i):
+        g = torch.Generator().manual_seed(i)
+        return dict(x=torch.randn(2, generator=g))
+
+
+def _runner(work_dir, max_epochs, resume=False):
+    return Runner(
+        model=_Toy(),
+        work_dir=str(work_dir),
+        train_dataloader=dict(
+            dataset=_Points(),
+            batch_size=2,
+            sampler=dict(type="DefaultSampler", shuffle=True),
+            collate_fn=dict(type="default_collate"),
+        ),
+        optim_wrapper=dict(optimizer=dict(type="AdamW", lr=0.01)),
+        train_cfg=dict(by_epoch=True, max_epochs=max_epochs),
+        default_hooks=dict(checkpoint=dict(type="CheckpointHook", interval=1)),
+        resume=resume,
+        randomness=dict(seed=0),
+    )
+
+
+def test_runner_checkpoint_resumes_with_weights_only(tmp_path):
+    _runner(tmp_path, max_epochs=1).train()
+    ckpt = tmp_path / "epoch_1.pth"
+    # The checkpoint holds mmengine's message hub (HistoryBuffer, numpy).
+    raw = torch.load(ckpt, weights_only=True)
+    buf = raw["message_hub"]["log_scalars"]["train/loss"]
+    assert isinstance(buf, HistoryBuffer)
+    assert buf.statistics("mean") == pytest.approx(buf.mean())
+
+    runner = _runner(tmp_path, max_epochs=2, resume=True)
+    runner.train()
+    assert runner.epoch == 2
+    assert runner.iter == 8
+    assert os.path.exists(tmp_path / "epoch_2.pth")
+    # the loss history of the first run survived the resume
+    assert runner.message_hub.get_scalar("train/loss").data[0].size >= 4
+
+
+class _Evil:
+    def __reduce__(self):
+        return (os.system, ("echo owned",))
+
+
+class _EvilGetattr:
+    def __reduce__(self):
+        return (getattr, (HistoryBuffer, "__init__"))
+
+
+@pytest.mark.parametrize("payload", [_Evil(), _EvilGetattr()])
+def test_malicious_pickle_is_refused(tmp_path, payload):
+    path = tmp_path / "evil.pth"
+    torch.save({"state_dict": {}, "meta": payload}, path)
+    with pytest.raises(Exception, match="(?i)weights only load failed"):
+        torch.load(path)
+    with pytest.raises(Exception, match="(?i)weights only load failed"):
+        load_checkpoint(nn.Linear(1, 1), str(path))
+
+
+def test_history_buffer_method_is_restricted():
+    assert history_buffer_method(HistoryBuffer, "mean") is HistoryBuffer.mean
+    with pytest.raises(pickle.UnpicklingError, match="Refusing"):
+        history_buffer_method(HistoryBuffer, "__init__")
+    with pytest.raises(pickle.UnpicklingError, match="Refusing"):
+        history_buffer_method(os, "system")
