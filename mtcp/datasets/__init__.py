@@ -1,1 +1,3 @@
-from . import transforms  # noqa: F401
+from . import transforms
+
+__all__ = ["transforms"]

@@ -1,1 +1,3 @@
-from . import metrics  # noqa: F401
+from . import metrics
+
+__all__ = ["metrics"]

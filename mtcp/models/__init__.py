@@ -1,9 +1,11 @@
-from . import (
-    backbones,
-    decoders,
-    heads,
-    layers,
-    losses,  # noqa: F401
-    segmentors,
-    weighting,
-)
+from . import backbones, decoders, heads, layers, losses, segmentors, weighting
+
+__all__ = [
+    "backbones",
+    "decoders",
+    "heads",
+    "layers",
+    "losses",
+    "segmentors",
+    "weighting",
+]

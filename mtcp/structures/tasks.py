@@ -44,15 +44,11 @@ class TaskInfo:
 IGNORE_INDEX = 255
 
 TASKS: Dict[str, TaskInfo] = {
-    "semseg": TaskInfo(
-        "semseg", "gt_seg_map", "sem_seg", IGNORE_INDEX, "class"
-    ),
+    "semseg": TaskInfo("semseg", "gt_seg_map", "sem_seg", IGNORE_INDEX, "class"),
     "parts": TaskInfo("parts", "gt_parts", "parts", IGNORE_INDEX, "class"),
     "depth": TaskInfo("depth", "gt_depth", "depth", 0.0, "depth"),
     "normals": TaskInfo("normals", "gt_normals", "normals", 0.0, "normals", 3),
-    "saliency": TaskInfo(
-        "saliency", "gt_saliency", "saliency", IGNORE_INDEX, "binary"
-    ),
+    "saliency": TaskInfo("saliency", "gt_saliency", "saliency", IGNORE_INDEX, "binary"),
     "edge": TaskInfo("edge", "gt_edge", "edge", IGNORE_INDEX, "binary"),
 }
 
@@ -60,9 +56,7 @@ TASKS: Dict[str, TaskInfo] = {
 def get_task(name: str) -> TaskInfo:
     """Return the :class:`TaskInfo` of ``name`` or fail naming the choices."""
     if name not in TASKS:
-        raise KeyError(
-            f"Unknown task {name!r}; known tasks are {sorted(TASKS)}"
-        )
+        raise KeyError(f"Unknown task {name!r}; known tasks are {sorted(TASKS)}")
     return TASKS[name]
 
 
