@@ -51,16 +51,16 @@ PY
 if mmcv_ok; then
     say "mmcv $MMCV_VERSION with ops found"
 else
-    say "installing the build prerequisites (setuptools<70, wheel, ninja)"
-    "${PIP[@]}" 'setuptools<70' wheel ninja
-    say "installing mmcv $MMCV_VERSION with ops: a prebuilt wheel from PIP_FIND_LINKS or pip's cache is used when one fits;"
-    say "otherwise it is built from source against torch, which takes about 20 minutes on 2 cores"
-    MMCV_WITH_OPS=1 "${PIP[@]}" --no-build-isolation "mmcv==$MMCV_VERSION"
-    if ! mmcv_ok; then
-        say "the installed mmcv does not load its ops with this torch (a wheel built for another torch?): rebuilding from source, about 20 minutes on 2 cores"
+    say "looking for a prebuilt mmcv $MMCV_VERSION wheel (PIP_FIND_LINKS, package index)"
+    if ! "${PIP[@]}" --only-binary mmcv "mmcv==$MMCV_VERSION" || ! mmcv_ok; then
+        say "no working prebuilt wheel: building mmcv $MMCV_VERSION with its ops from source against torch;"
+        say "this takes about 20 minutes on 2 cores (pip caches the result, so it happens once)"
+        say "installing the build prerequisites (setuptools<70, wheel, ninja)"
+        "${PIP[@]}" 'setuptools<70' wheel ninja
         MMCV_WITH_OPS=1 "${PIP[@]}" --no-build-isolation --force-reinstall \
-            --no-deps --no-binary mmcv --no-cache-dir "mmcv==$MMCV_VERSION"
-        mmcv_ok || die "mmcv $MMCV_VERSION built but 'import mmcv.ops' fails; see the error of: $PYTHON -c 'import mmcv.ops'"
+            --no-deps --no-binary mmcv "mmcv==$MMCV_VERSION"
+        "${PIP[@]}" "mmcv==$MMCV_VERSION"
+        mmcv_ok || die "mmcv $MMCV_VERSION was built but 'import mmcv.ops' fails; see the error of: $PYTHON -c 'import mmcv.ops'"
     fi
 fi
 
