@@ -22,6 +22,29 @@ say() { printf '[install] %s\n' "$*"; }
 die() { printf '[install] ERROR: %s\n' "$*" >&2; exit 1; }
 
 say "Python: $PYTHON"
+
+# The whole stack in one interpreter, so a second run of this script takes
+# seconds.
+stack_ok() {
+    "$PYTHON" - <<PY >/dev/null 2>&1
+import os
+from importlib.metadata import version
+import mmcv, mmcv.ops, torch
+assert mmcv.__version__ == '$MMCV_VERSION'
+assert (version('mmengine'), version('mmsegmentation'), version('mmdet')) == \
+    ('0.10.7', '1.2.2', '3.3.0')
+for mod in ('scipy', 'cv2', 'matplotlib', 'ftfy', 'regex', 'pytest', 'tensorboard'):
+    __import__(mod)
+import mtcp
+assert os.path.dirname(os.path.dirname(os.path.abspath(mtcp.__file__))) == os.getcwd()
+PY
+}
+if stack_ok
+then
+    say "already installed: nothing to do"
+    exit 0
+fi
+
 "$PYTHON" - <<'PY' || die "unsupported Python: mtcp needs Python 3.8-3.11 (mmcv 2.1.0 builds for those); create a virtualenv with one of them"
 import sys
 sys.exit(0 if (3, 8) <= sys.version_info[:2] <= (3, 11) else 1)
@@ -65,27 +88,9 @@ else
 fi
 
 # 3. the rest, and mtcp itself (editable)
-deps_ok() {
-    "$PYTHON" - <<'PY' >/dev/null 2>&1
-import os, sys
-from importlib.metadata import version
-assert version('mmengine') == '0.10.7'
-assert version('mmsegmentation') == '1.2.2'
-assert version('mmdet') == '3.3.0'
-for mod in ('scipy', 'cv2', 'matplotlib', 'ftfy', 'regex', 'pytest',
-            'tensorboard'):
-    __import__(mod)
-import mtcp
-assert os.path.dirname(os.path.dirname(os.path.abspath(mtcp.__file__))) == os.getcwd()
-PY
-}
-if deps_ok; then
-    say "mmengine, mmsegmentation, mmdet and mtcp are installed"
-else
-    say "installing mmengine 0.10.7, mmsegmentation 1.2.2, mmdet 3.3.0 and the test tools"
-    "${PIP[@]}" -r requirements/runtime.txt -r requirements/tests.txt
-    say "installing mtcp (editable)"
-    "${PIP[@]}" --no-build-isolation --no-deps -e .
-    deps_ok || die "mtcp does not import after installation; see: $PYTHON -c 'import mtcp'"
-fi
+say "installing mmengine 0.10.7, mmsegmentation 1.2.2, mmdet 3.3.0 and the test tools"
+"${PIP[@]}" -r requirements/runtime.txt -r requirements/tests.txt
+say "installing mtcp (editable)"
+"${PIP[@]}" --no-build-isolation --no-deps -e .
+stack_ok || die "the installation is incomplete; see the error of: $PYTHON -c 'import mmcv.ops, mmseg, mmdet, mtcp'"
 say "done: $("$PYTHON" -c 'import torch, mmcv, mmseg, mmdet, mtcp; print(f"torch {torch.__version__}, mmcv {mmcv.__version__}, mmseg {mmseg.__version__}, mmdet {mmdet.__version__}, mtcp {mtcp.__version__}")')"
