@@ -1,3 +1,27 @@
-from . import transforms
+from .base_multitask_dataset import BaseMultiTaskDataset
+from .nyudv2_mt import NYUDv2MTDataset
+from .pascal_context_mt import PascalContextMTDataset
+from .synthetic_scenes import SyntheticScenesDataset
+from .transforms import (
+    LoadMultiTaskAnnotations,
+    MultiTaskPad,
+    MultiTaskRandomCrop,
+    MultiTaskRandomFlip,
+    MultiTaskRandomResize,
+    MultiTaskResize,
+    PackMultiTaskInputs,
+)
 
-__all__ = ["transforms"]
+__all__ = [
+    "BaseMultiTaskDataset",
+    "NYUDv2MTDataset",
+    "PascalContextMTDataset",
+    "SyntheticScenesDataset",
+    "LoadMultiTaskAnnotations",
+    "MultiTaskResize",
+    "MultiTaskRandomResize",
+    "MultiTaskRandomCrop",
+    "MultiTaskRandomFlip",
+    "MultiTaskPad",
+    "PackMultiTaskInputs",
+]

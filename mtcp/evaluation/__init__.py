@@ -1,3 +1,19 @@
-from . import metrics
+from .metrics import (
+    BaseMeter,
+    DepthMeter,
+    MultiTaskMetric,
+    NormalsMeter,
+    SaliencyMeter,
+    SegmentationMeter,
+    delta_m,
+)
 
-__all__ = ["metrics"]
+__all__ = [
+    "BaseMeter",
+    "DepthMeter",
+    "MultiTaskMetric",
+    "NormalsMeter",
+    "SaliencyMeter",
+    "SegmentationMeter",
+    "delta_m",
+]

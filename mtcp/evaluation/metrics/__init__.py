@@ -1,0 +1,18 @@
+from .base_meter import BaseMeter
+from .delta_m import DELTA_M_KEYS, delta_m
+from .depth_meter import DepthMeter
+from .multitask_metric import MultiTaskMetric
+from .normals_meter import NormalsMeter
+from .saliency_meter import SaliencyMeter
+from .segmentation_meter import SegmentationMeter
+
+__all__ = [
+    "BaseMeter",
+    "DELTA_M_KEYS",
+    "delta_m",
+    "DepthMeter",
+    "MultiTaskMetric",
+    "NormalsMeter",
+    "SaliencyMeter",
+    "SegmentationMeter",
+]

@@ -1,0 +1,3 @@
+from .dense_head import DensePredictionHead
+
+__all__ = ["DensePredictionHead"]

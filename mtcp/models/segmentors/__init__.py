@@ -1,0 +1,4 @@
+from .data_preprocessor import MultiTaskDataPreProcessor
+from .mtcp import DEFAULT_LOSSES, MTCP
+
+__all__ = ["DEFAULT_LOSSES", "MTCP", "MultiTaskDataPreProcessor"]

@@ -1,0 +1,7 @@
+from .base_weighting import BaseWeighting
+from .dwa import DWA
+from .fixed_weights import FixedWeights
+from .lps import LPS
+from .uncertainty_weighting import UncertaintyWeighting
+
+__all__ = ["BaseWeighting", "DWA", "FixedWeights", "LPS", "UncertaintyWeighting"]

@@ -1,0 +1,30 @@
+# Runtime shared by every mtcp config: registry scope, environment, logging,
+# checkpoints and the multi-task visualizer. The schedule (loops, optimizer)
+# lives in schedules/.
+default_scope = "mmseg"
+custom_imports = dict(imports=["mtcp"], allow_failed_imports=False)
+
+env_cfg = dict(
+    cudnn_benchmark=False,
+    mp_cfg=dict(mp_start_method="fork", opencv_num_threads=0),
+    dist_cfg=dict(backend="nccl"),
+)
+
+vis_backends = [dict(type="LocalVisBackend")]
+visualizer = dict(
+    type="MultiTaskVisualizer", vis_backends=vis_backends, name="visualizer"
+)
+log_processor = dict(by_epoch=True)
+log_level = "INFO"
+
+default_hooks = dict(
+    timer=dict(type="IterTimerHook"),
+    logger=dict(type="LoggerHook", interval=50, log_metric_by_epoch=True),
+    param_scheduler=dict(type="ParamSchedulerHook"),
+    checkpoint=dict(type="CheckpointHook", by_epoch=True, interval=1, max_keep_ckpts=3),
+    sampler_seed=dict(type="DistSamplerSeedHook"),
+    visualization=dict(type="MultiTaskVisualizationHook"),
+)
+
+load_from = None
+resume = False

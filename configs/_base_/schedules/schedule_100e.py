@@ -1,0 +1,23 @@
+# The training recipe of the reference code (SPEC section 8): AdamW, poly decay
+# with power 0.9 over 100 epochs, updated every iteration.
+max_epochs = 100
+
+optim_wrapper = dict(
+    type="OptimWrapper",
+    optimizer=dict(type="AdamW", lr=5e-5, betas=(0.9, 0.999), weight_decay=1e-4),
+)
+param_scheduler = [
+    dict(
+        type="PolyLR",
+        power=0.9,
+        eta_min=0.0,
+        begin=0,
+        end=max_epochs,
+        by_epoch=True,
+        convert_to_iter_based=True,
+    )
+]
+
+train_cfg = dict(type="EpochBasedTrainLoop", max_epochs=max_epochs, val_interval=10)
+val_cfg = dict(type="ValLoop")
+test_cfg = dict(type="TestLoop")

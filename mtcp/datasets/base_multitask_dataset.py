@@ -1,0 +1,145 @@
+import os.path as osp
+from typing import Dict, List, Optional, Sequence
+
+import numpy as np
+from mmengine import fileio
+from mmengine.dataset import BaseDataset
+
+from mtcp.structures import check_tasks
+
+
+class BaseMultiTaskDataset(BaseDataset):
+    """Common part of the on-disk multi-task datasets.
+
+    A subclass sets ``AVAILABLE_TASKS``, ``DEFAULT_TASKS`` and ``METAINFO``
+    and implements :meth:`load_data_list`. Initialisation only reads the split
+    file and lists each annotation folder once: which files exist is checked
+    there, their content by the loading transforms (or ``check_dataset.py``).
+
+    Args:
+        data_root (str): Root of the dataset package.
+        split (str): 'train' or 'val'.
+        tasks (Sequence[str], optional): Tasks whose labels are loaded; any
+            subset of ``AVAILABLE_TASKS``. Defaults to ``DEFAULT_TASKS``.
+        pipeline (Sequence[dict]): Transforms.
+        test_mode (bool): mmengine's test mode. Defaults to False.
+        lazy_init (bool): Defer the listing to the first use.
+        serialize_data (bool): Serialise the data list (saves memory with
+            many workers). Defaults to True.
+        indices (int | Sequence[int], optional): Keep only these entries.
+        metainfo (dict, optional): Overrides of ``METAINFO``.
+        backend_args (dict, optional): mmengine file backend arguments.
+    """
+
+    AVAILABLE_TASKS: Sequence[str] = ()
+    DEFAULT_TASKS: Sequence[str] = ()
+    SPLITS = ("train", "val")
+
+    def __init__(
+        self,
+        data_root: str,
+        split: str = "train",
+        tasks: Optional[Sequence[str]] = None,
+        pipeline: Sequence[dict] = (),
+        test_mode: bool = False,
+        lazy_init: bool = False,
+        serialize_data: bool = True,
+        indices: Optional[Sequence[int]] = None,
+        metainfo: Optional[dict] = None,
+        backend_args: Optional[dict] = None,
+    ) -> None:
+        if split not in self.SPLITS:
+            raise ValueError(f"split must be one of {self.SPLITS}, got {split!r}")
+        self.split = split
+        self.tasks = check_tasks(
+            self.DEFAULT_TASKS if tasks is None else tasks,
+            self.AVAILABLE_TASKS,
+            where=f"{type(self).__name__}.tasks",
+        )
+        self.backend_args = backend_args.copy() if backend_args else None
+        if not fileio.isdir(data_root, backend_args=self.backend_args):
+            raise FileNotFoundError(
+                f"{type(self).__name__}: data_root {data_root!r} is not a directory"
+            )
+        super().__init__(
+            data_root=data_root,
+            metainfo=metainfo,
+            pipeline=list(pipeline),
+            test_mode=test_mode,
+            lazy_init=lazy_init,
+            serialize_data=serialize_data,
+            indices=indices,
+        )
+
+    def _read_split(self, rel_path: str) -> List[str]:
+        path = osp.join(self.data_root, rel_path)
+        if not fileio.exists(path, backend_args=self.backend_args):
+            raise FileNotFoundError(
+                f"split file {path} not found; expected one image id per line"
+            )
+        ids = [
+            line.strip()
+            for line in fileio.get_text(path, backend_args=self.backend_args).split(
+                "\n"
+            )
+            if line.strip()
+        ]
+        if not ids:
+            raise ValueError(f"split file {path} lists no image id")
+        return ids
+
+    def _list_dir(self, rel_dir: str) -> Dict[str, List[str]]:
+        """Map each file stem in ``rel_dir`` to the extensions present."""
+        path = osp.join(self.data_root, rel_dir)
+        if not fileio.isdir(path, backend_args=self.backend_args):
+            return {}
+        stems: Dict[str, List[str]] = {}
+        for name in fileio.list_dir_or_file(
+            path, list_dir=False, backend_args=self.backend_args
+        ):
+            stem, ext = osp.splitext(name)
+            stems.setdefault(stem, []).append(ext.lower())
+        return stems
+
+    def _find_files(
+        self, ids: Sequence[str], rel_dir: str, exts: Sequence[str], what: str
+    ) -> List[str]:
+        """Paths of ``<rel_dir>/<id><ext>`` for every id, the first of ``exts``
+        present winning; any missing id is an error naming its file."""
+        listing = self._list_dir(rel_dir)
+        paths, missing = [], []
+        for img_id in ids:
+            present = listing.get(img_id, ())
+            ext = next((e for e in exts if e in present), None)
+            if ext is None:
+                missing.append(img_id)
+                continue
+            paths.append(osp.join(self.data_root, rel_dir, img_id + ext))
+        if missing:
+            expected = osp.join(
+                self.data_root, rel_dir, f"{missing[0]}{{{','.join(exts)}}}"
+            )
+            raise FileNotFoundError(
+                f"{type(self).__name__}: {len(missing)} of {len(ids)} ids of the "
+                f"{self.split} split have no {what} file, e.g. {expected}"
+            )
+        return paths
+
+
+def voc_palette(num_classes: int) -> List[List[int]]:
+    """The PASCAL VOC colour map: the bits of the class index spread over RGB."""
+    palette = []
+    for index in range(num_classes):
+        rgb, code = [0, 0, 0], index
+        for shift in range(7, -1, -1):
+            for channel in range(3):
+                rgb[channel] |= ((code >> channel) & 1) << shift
+            code >>= 3
+        palette.append(rgb)
+    return palette
+
+
+def random_palette(num_classes: int, seed: int) -> List[List[int]]:
+    """A fixed pseudo-random palette (mmseg's choice for datasets without one)."""
+    rng = np.random.RandomState(seed)
+    return rng.randint(0, 256, size=(num_classes, 3)).tolist()

@@ -1,0 +1,67 @@
+import os.path as osp
+from typing import List
+
+from mmseg.registry import DATASETS
+
+from .base_multitask_dataset import BaseMultiTaskDataset, random_palette
+
+NYU40_CLASSES = (
+    "wall", "floor", "cabinet", "bed", "chair", "sofa", "table", "door",
+    "window", "bookshelf", "picture", "counter", "blinds", "desk", "shelves",
+    "curtain", "dresser", "pillow", "mirror", "floor mat", "clothes", "ceiling",
+    "books", "refridgerator", "television", "paper", "towel", "shower curtain",
+    "box", "whiteboard", "person", "night stand", "toilet", "sink", "lamp",
+    "bathtub", "bag", "otherstructure", "otherfurniture", "otherprop",
+)  # fmt: skip
+
+
+@DATASETS.register_module()
+class NYUDv2MTDataset(BaseMultiTaskDataset):
+    """NYUD-v2 multi-task package (semseg, depth, normals, edge).
+
+    Layout (both published variants; the one present is detected per file,
+    the first extension listed winning)::
+
+        <data_root>/images/<id>.jpg | .png
+        <data_root>/segmentation/<id>.png    0 unlabeled -> 255, 1..40 -> 0..39
+        <data_root>/depth/<id>.npy           float32 metres, 0 invalid
+        <data_root>/normals/<id>.npy | .png
+        <data_root>/edge/<id>.npy | .png
+        <data_root>/gt_sets/<split>.txt      one id per line
+
+    Each data info holds ``img_path``, ``img_id``, ``tasks``, ``ann_paths``
+    (task -> file), ``reduce_zero_label=True`` and ``num_classes``, read by
+    ``LoadImageFromFile`` + ``LoadMultiTaskAnnotations``. See
+    :class:`BaseMultiTaskDataset` for the arguments.
+    """
+
+    AVAILABLE_TASKS = ("semseg", "depth", "normals", "edge")
+    DEFAULT_TASKS = ("semseg", "depth", "normals")
+    METAINFO = dict(classes=NYU40_CLASSES, palette=random_palette(40, seed=40))
+
+    _TASK_FILES = {
+        "semseg": ("segmentation", (".png",)),
+        "depth": ("depth", (".npy",)),
+        "normals": ("normals", (".npy", ".png")),
+        "edge": ("edge", (".npy", ".png")),
+    }
+
+    def load_data_list(self) -> List[dict]:
+        ids = self._read_split(osp.join("gt_sets", f"{self.split}.txt"))
+        img_paths = self._find_files(ids, "images", (".jpg", ".png"), "image")
+        ann_paths = {
+            task: self._find_files(ids, *self._TASK_FILES[task], what=task)
+            for task in self.tasks
+        }
+        num_classes = {"semseg": len(self.metainfo["classes"])}
+        return [
+            dict(
+                img_path=img_path,
+                img_id=img_id,
+                tasks=list(self.tasks),
+                ann_paths={task: paths[i] for task, paths in ann_paths.items()},
+                reduce_zero_label=True,
+                num_classes=num_classes,
+            )
+            for i, (img_id, img_path) in enumerate(zip(ids, img_paths))
+        ]

@@ -1,0 +1,76 @@
+from typing import Sequence
+
+import numpy as np
+import torch
+from mmcv.transforms import BaseTransform
+from mmengine.structures import PixelData
+from mmseg.registry import TRANSFORMS
+
+from mtcp.structures import MultiTaskDataSample
+
+from .geometric import task_maps
+
+
+@TRANSFORMS.register_module()
+class PackMultiTaskInputs(BaseTransform):
+    """Pack the image and every task's label map for the model.
+
+    Produces ``dict(inputs, data_samples)``: ``inputs`` is the (3, H, W) uint8
+    BGR image tensor; ``data_samples`` a :class:`MultiTaskDataSample` with one
+    ``gt_<field>`` per task in ``results['tasks']``: class and binary maps
+    (1, H, W) int64, depth (1, H, W) float32, normals (3, H, W) float32.
+
+    Args:
+        meta_keys (Sequence[str]): Keys of ``results`` copied into the data
+            sample's meta information when present.
+    """
+
+    def __init__(
+        self,
+        meta_keys: Sequence[str] = (
+            "img_path",
+            "ori_shape",
+            "img_shape",
+            "pad_shape",
+            "scale_factor",
+            "flip",
+            "flip_direction",
+            "tasks",
+        ),
+    ) -> None:
+        self.meta_keys = tuple(meta_keys)
+
+    def transform(self, results: dict) -> dict:
+        img = results["img"]
+        if img.ndim != 3 or img.shape[2] != 3 or img.dtype != np.uint8:
+            raise ValueError(
+                f"{results.get('img_path')}: expected a (H, W, 3) uint8 image, "
+                f"got {img.shape} {img.dtype}"
+            )
+        inputs = torch.from_numpy(np.ascontiguousarray(img.transpose(2, 0, 1)))
+        data_sample = MultiTaskDataSample()
+        for info, key in task_maps(results):
+            label = results[key]
+            if label.shape[:2] != img.shape[:2]:
+                raise ValueError(
+                    f"{results.get('img_path')}: {info.name} label map has size "
+                    f"{label.shape[:2]}, expected the image size {img.shape[:2]}"
+                )
+            if info.kind == "normals":
+                data = torch.from_numpy(
+                    np.ascontiguousarray(label.transpose(2, 0, 1), dtype=np.float32)
+                )
+            elif info.kind == "depth":
+                data = torch.from_numpy(
+                    np.ascontiguousarray(label[None], dtype=np.float32)
+                )
+            else:
+                data = torch.from_numpy(label[None].astype(np.int64))
+            data_sample.set_gt(info.name, PixelData(data=data))
+        data_sample.set_metainfo(
+            {key: results[key] for key in self.meta_keys if key in results}
+        )
+        return dict(inputs=inputs, data_samples=data_sample)
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__name__}(meta_keys={self.meta_keys})"

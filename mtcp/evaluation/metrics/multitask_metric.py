@@ -1,0 +1,319 @@
+"""The metric that scores every task of a multi-task model in one pass."""
+
+import logging
+import os.path as osp
+from typing import Dict, List, Mapping, Optional, Sequence
+
+import numpy as np
+import torch
+from mmengine.evaluator import BaseMetric
+from mmengine.logging import print_log
+from mmengine.structures import BaseDataElement
+from mmengine.utils import mkdir_or_exist
+from mmseg.registry import METRICS
+from PIL import Image
+
+from mtcp.structures import TASKS, get_task
+
+from .base_meter import BaseMeter, Statistics
+from .delta_m import DELTA_M_KEYS, check_baselines, delta_m
+from .depth_meter import DepthMeter
+from .normals_meter import NormalsMeter
+from .saliency_meter import SaliencyMeter
+from .segmentation_meter import ABSENT_CLASS_MODES, SegmentationMeter
+
+# Tasks with a meter, in the order their figures are reported.
+METRIC_TASKS = ("semseg", "parts", "depth", "normals", "saliency")
+# dataset_meta key holding the class names of each class task
+CLASS_META_KEYS = {"semseg": "classes", "parts": "part_classes"}
+
+
+@METRICS.register_module()
+class MultiTaskMetric(BaseMetric):
+    """Scores semseg, human parts, depth, normals and saliency predictions.
+
+    Each data sample carries ``gt_<field>`` and ``pred_<field>`` per task
+    (fields from :data:`mtcp.structures.TASKS`), with predictions at the
+    original image size. :meth:`process` reduces every sample to small
+    per-task statistics (see the meters), mmengine gathers them over the
+    ranks, and :meth:`compute_metrics` pools them over the dataset, logs one
+    table per task and returns scalars keyed ``{task}/{name}``:
+
+    - ``semseg/`` and ``parts/``: ``mIoU``, ``aAcc``, ``mAcc`` (percent);
+    - ``depth/``: ``rmse`` (m), ``abs_rel``, ``log_rmse``, ``delta1``,
+      ``delta2``, ``delta3`` (fractions);
+    - ``normals/``: ``mean``, ``median``, ``rmse`` (degrees), ``11.25``,
+      ``22.5``, ``30`` (percent);
+    - ``saliency/``: ``maxF`` (percent), ``threshold``;
+    - ``multitask/delta_m`` (percent), when ``baselines`` cover every task.
+
+    Human-parts labels that are all ignore (images without a person) are
+    skipped. ``edge`` has no metric here (its odsF needs MATLAB's SEISM).
+
+    Args:
+        tasks (Sequence[str], optional): Tasks to score. Defaults to None:
+            every task with a metric whose ``pred_<field>`` a sample carries.
+        absent_class (str): ``'zero'`` (protocol) or ``'nan'`` (mmseg), see
+            :class:`SegmentationMeter`. Defaults to ``'zero'``.
+        max_depth (float, optional): Depth cap in metres, see
+            :class:`DepthMeter`. Defaults to None (no cap).
+        baselines (Mapping[str, float], optional): Single-task score per task
+            for Delta_m, in the reported units, e.g.
+            ``dict(semseg=53.20, depth=0.4923, normals=19.22)``. Defaults to
+            None (no Delta_m; a note is logged).
+        num_classes (Mapping[str, int], optional): Class count per class
+            task, for use without ``dataset_meta``; otherwise the counts are
+            the lengths of ``dataset_meta['classes']`` (semseg) and
+            ``dataset_meta['part_classes']`` (parts). Defaults to None.
+        format_only (bool): Only save the predictions to ``output_dir``, for
+            test sets without labels; no figures are computed. Defaults to
+            False.
+        output_dir (str, optional): Where to save predictions, one folder
+            per task, one file per image named after ``img_path``: class
+            maps as uint8 .png (plus one when the sample's
+            ``reduce_zero_label`` is set), depth in metres as float32 .npy,
+            normals as RGB uint8 .png with ``v = 255 (n + 1) / 2``, saliency
+            as uint8 .png of ``255 p``. Defaults to None (nothing saved).
+        collect_device (str): ``'cpu'`` or ``'gpu'``, where the per-rank
+            results are gathered. Defaults to ``'cpu'``.
+        prefix (str, optional): Prepended to every key by mmengine. Defaults
+            to None.
+    """
+
+    def __init__(
+        self,
+        tasks: Optional[Sequence[str]] = None,
+        absent_class: str = "zero",
+        max_depth: Optional[float] = None,
+        baselines: Optional[Mapping[str, float]] = None,
+        num_classes: Optional[Mapping[str, int]] = None,
+        format_only: bool = False,
+        output_dir: Optional[str] = None,
+        collect_device: str = "cpu",
+        prefix: Optional[str] = None,
+    ) -> None:
+        super().__init__(collect_device=collect_device, prefix=prefix)
+        if tasks is not None:
+            if isinstance(tasks, str):
+                raise TypeError(f"tasks must be a list of names, got {tasks!r}")
+            for task in tasks:
+                self._check_task(task)
+            tasks = list(tasks)
+        if absent_class not in ABSENT_CLASS_MODES:
+            raise ValueError(
+                f"absent_class must be one of {ABSENT_CLASS_MODES}, "
+                f"got {absent_class!r}"
+            )
+        num_classes = dict(num_classes or {})
+        for task in num_classes:
+            if task not in CLASS_META_KEYS:
+                raise ValueError(
+                    f"num_classes names {task!r}; only {sorted(CLASS_META_KEYS)} "
+                    "have classes"
+                )
+        if format_only and output_dir is None:
+            raise ValueError("format_only=True needs an output_dir to save to")
+        self.tasks: Optional[List[str]] = tasks
+        self.absent_class = absent_class
+        self.max_depth = max_depth
+        self.baselines = None if baselines is None else check_baselines(baselines)
+        self.num_classes = num_classes
+        self.format_only = format_only
+        self.output_dir = output_dir
+        self._meters: Dict[str, BaseMeter] = {}
+
+    @staticmethod
+    def _check_task(task: str) -> None:
+        get_task(task)
+        if task not in METRIC_TASKS:
+            raise ValueError(
+                f"task {task!r} has no metric in MultiTaskMetric; "
+                f"choose from {list(METRIC_TASKS)}"
+            )
+
+    def _class_names(self, task: str) -> Optional[List[str]]:
+        meta = self.dataset_meta or {}
+        names = meta.get(CLASS_META_KEYS[task])
+        return None if names is None else list(names)
+
+    def _build_meter(self, task: str) -> BaseMeter:
+        if task == "depth":
+            return DepthMeter(max_depth=self.max_depth)
+        if task == "normals":
+            return NormalsMeter()
+        if task == "saliency":
+            return SaliencyMeter(ignore_index=int(TASKS[task].pad_value))
+        names = self._class_names(task)
+        count = self.num_classes.get(task)
+        if count is None and names is None:
+            raise ValueError(
+                f"MultiTaskMetric cannot tell how many {task} classes there are: "
+                f"dataset_meta has no {CLASS_META_KEYS[task]!r} and "
+                f"num_classes has no {task!r} entry"
+            )
+        if count is not None and names is not None and count != len(names):
+            raise ValueError(
+                f"num_classes[{task!r}] = {count}, but dataset_meta"
+                f"[{CLASS_META_KEYS[task]!r}] has {len(names)} names"
+            )
+        return SegmentationMeter(
+            num_classes=len(names) if count is None else count,
+            ignore_index=int(TASKS[task].pad_value),
+            absent_class=self.absent_class,
+            class_names=names,
+            task=task,
+        )
+
+    def meter(self, task: str) -> BaseMeter:
+        """Return the (cached) meter of ``task``."""
+        if task not in self._meters:
+            self._meters[task] = self._build_meter(task)
+        return self._meters[task]
+
+    @staticmethod
+    def _data(sample: dict, field: str, task: str) -> torch.Tensor:
+        if field not in sample:
+            raise KeyError(
+                f"{sample.get('img_path', 'a data sample')}: task {task!r} needs "
+                f"`{field}`, but the sample has only {sorted(sample)}"
+            )
+        value = sample[field]
+        data = value.get("data") if isinstance(value, dict) else value.data
+        if data is None:
+            raise KeyError(
+                f"{sample.get('img_path', 'a data sample')}: `{field}` of task "
+                f"{task!r} has no `data`"
+            )
+        return data
+
+    def _sample_tasks(self, sample: dict) -> List[str]:
+        if self.tasks is not None:
+            return self.tasks
+        tasks = [t for t in METRIC_TASKS if TASKS[t].pred_field in sample]
+        if not tasks:
+            raise KeyError(
+                f"{sample.get('img_path', 'a data sample')}: no prediction of a "
+                f"task with a metric ({[TASKS[t].pred_field for t in METRIC_TASKS]})"
+                f"; the sample has {sorted(sample)}"
+            )
+        return tasks
+
+    def process(self, data_batch: dict, data_samples: Sequence) -> None:
+        """Reduce each sample to per-task statistics (and save predictions).
+
+        Args:
+            data_batch (dict): The batch from the dataloader (unused).
+            data_samples (Sequence[dict | MultiTaskDataSample]): Samples with
+                ``gt_<field>`` and ``pred_<field>`` for every task.
+        """
+        for sample in data_samples:
+            if isinstance(sample, BaseDataElement):
+                sample = sample.to_dict()
+            tasks = self._sample_tasks(sample)
+            if self.output_dir is not None:
+                self._save_predictions(sample, tasks)
+            if self.format_only:
+                continue
+            self.results.append(
+                {task: self._task_statistics(sample, task) for task in tasks}
+            )
+
+    def _task_statistics(self, sample: dict, task: str) -> Statistics:
+        info = TASKS[task]
+        meter = self.meter(task)
+        pred = self._data(sample, info.pred_field, task)
+        gt = self._data(sample, info.gt_field, task)
+        if task == "parts" and bool((gt == info.pad_value).all()):
+            # images without a person have no human-parts label
+            return meter.empty_state()
+        try:
+            return meter.statistics(pred, gt)
+        except ValueError as error:
+            raise ValueError(
+                f"{sample.get('img_path', 'a data sample')}: {error}"
+            ) from error
+
+    def _save_predictions(self, sample: dict, tasks: Sequence[str]) -> None:
+        if "img_path" not in sample:
+            raise KeyError("saving predictions needs `img_path` in the data sample")
+        name = osp.splitext(osp.basename(sample["img_path"]))[0]
+        for task in tasks:
+            pred = self._data(sample, TASKS[task].pred_field, task).detach().cpu()
+            folder = osp.join(self.output_dir, task)
+            mkdir_or_exist(folder)
+            path = osp.join(folder, name)
+            if task == "depth":
+                np.save(path + ".npy", pred[0].numpy().astype(np.float32))
+                continue
+            if task == "normals":
+                array = (pred.permute(1, 2, 0).numpy() + 1) * 127.5
+            elif task == "saliency":
+                array = pred[0].numpy() * 255
+            else:
+                array = pred[0].numpy() + int(
+                    task == "semseg" and bool(sample.get("reduce_zero_label"))
+                )
+            array = np.clip(np.round(array), 0, 255).astype(np.uint8)
+            Image.fromarray(array).save(path + ".png")
+
+    def compute_metrics(self, results: list) -> Dict[str, float]:
+        """Pool the statistics of all samples into the figures.
+
+        Args:
+            results (list[dict]): Per sample, ``task -> statistics``.
+
+        Returns:
+            dict[str, float]: Figures keyed ``{task}/{name}``.
+        """
+        if self.format_only:
+            print_log(f"predictions saved to {self.output_dir}", logger="current")
+            return {}
+        tasks = [t for t in METRIC_TASKS if any(t in r for r in results)]
+        metrics: Dict[str, float] = {}
+        for task in tasks:
+            meter = self.meter(task)
+            meter.reset()
+            for stats in results:
+                if task not in stats:
+                    raise KeyError(
+                        f"some samples have a {task!r} prediction and others "
+                        "not; pass `tasks` to score a fixed set of tasks"
+                    )
+                meter.accumulate(stats[task])
+            task_results = meter.compute()
+            print_log(
+                f"{task} results:\n{meter.format_table(task_results)}",
+                logger="current",
+            )
+            metrics.update({f"{task}/{k}": v for k, v in task_results.items()})
+        if self._delta_m_ready(tasks):
+            metrics["multitask/delta_m"] = delta_m(metrics, self.baselines)
+            print_log(
+                f"multitask/delta_m = {metrics['multitask/delta_m']:.2f} % "
+                f"against single-task baselines {self.baselines}",
+                logger="current",
+            )
+        return metrics
+
+    def _delta_m_ready(self, tasks: Sequence[str]) -> bool:
+        """Whether the baselines cover the evaluated tasks, noting why not."""
+        if self.baselines is None:
+            print_log(
+                "multitask/delta_m is not reported: no `baselines` given",
+                logger="current",
+            )
+            return False
+        extra = sorted(set(self.baselines) - set(tasks))
+        if extra:
+            raise ValueError(
+                f"baselines name {extra}, which were not evaluated (tasks: {tasks})"
+            )
+        missing = [t for t in tasks if t in DELTA_M_KEYS and t not in self.baselines]
+        if missing:
+            print_log(
+                f"multitask/delta_m is not reported: no baseline for {missing}",
+                logger="current",
+                level=logging.WARNING,
+            )
+            return False
+        return True

@@ -1,0 +1,461 @@
+"""The shared backbone of MT-CP: a Mask2Former whose query masks weight its
+pixel embeddings (SPEC section 1)."""
+
+import logging
+import os.path as osp
+import re
+from typing import Dict, List, Optional, Tuple
+
+import torch
+import torch.nn.functional as F
+from mmengine.config import ConfigDict
+from mmengine.logging import print_log
+from mmengine.model import BaseModule
+from mmengine.runner.checkpoint import _load_checkpoint
+from torch import Tensor
+
+from mmseg.registry import MODELS
+from mmseg.utils import ConfigType, OptConfigType
+
+MASK2FORMER_SWIN_S_ADE20K_URL = (
+    "https://download.openmmlab.com/mmsegmentation/v0.5/mask2former/"
+    "mask2former_swin-s_8xb2-160k_ade20k-512x512/"
+    "mask2former_swin-s_8xb2-160k_ade20k-512x512_20221204_143905-e715144e.pth"
+)
+
+# The Swin-S backbone of mmseg's mask2former_swin-s_8xb2-160k_ade20k-512x512.py.
+# The config's ImageNet ``init_cfg`` is left out: the whole Mask2Former
+# checkpoint (MASK2FORMER_SWIN_S_ADE20K_URL) supersedes it.
+SWIN_S = dict(
+    type="SwinTransformer",
+    embed_dims=96,
+    depths=[2, 2, 18, 2],
+    num_heads=[3, 6, 12, 24],
+    window_size=7,
+    mlp_ratio=4,
+    qkv_bias=True,
+    qk_scale=None,
+    drop_rate=0.0,
+    attn_drop_rate=0.0,
+    drop_path_rate=0.3,
+    patch_norm=True,
+    out_indices=(0, 1, 2, 3),
+    with_cp=False,
+    frozen_stages=-1,
+    init_cfg=None,
+)
+
+
+def _mask2former_head(
+    in_channels: List[int],
+    channels: int,
+    num_queries: int,
+    num_classes: int,
+    encoder_layers: int,
+    decoder_layers: int,
+    num_heads: int,
+    encoder_ffn_channels: int,
+    decoder_ffn_channels: int,
+) -> dict:
+    """The mmseg ``Mask2FormerHead`` config of the ADE20K Mask2Former models.
+
+    Only sizes vary; every other field is the one of mmseg's
+    ``mask2former_r50_8xb2-160k_ade20k-512x512.py``. The losses and
+    ``train_cfg`` are never used by :class:`SharedMask2Former` but are kept
+    so that the head builds exactly as mmseg builds it.
+    """
+    return dict(
+        type="Mask2FormerHead",
+        in_channels=in_channels,
+        strides=[4, 8, 16, 32],
+        feat_channels=channels,
+        out_channels=channels,
+        num_classes=num_classes,
+        num_queries=num_queries,
+        num_transformer_feat_level=3,
+        align_corners=False,
+        pixel_decoder=dict(
+            type="mmdet.MSDeformAttnPixelDecoder",
+            num_outs=3,
+            norm_cfg=dict(type="GN", num_groups=32),
+            act_cfg=dict(type="ReLU"),
+            encoder=dict(
+                num_layers=encoder_layers,
+                layer_cfg=dict(
+                    self_attn_cfg=dict(
+                        embed_dims=channels,
+                        num_heads=num_heads,
+                        num_levels=3,
+                        num_points=4,
+                        im2col_step=64,
+                        dropout=0.0,
+                        batch_first=True,
+                        norm_cfg=None,
+                        init_cfg=None,
+                    ),
+                    ffn_cfg=dict(
+                        embed_dims=channels,
+                        feedforward_channels=encoder_ffn_channels,
+                        num_fcs=2,
+                        ffn_drop=0.0,
+                        act_cfg=dict(type="ReLU", inplace=True),
+                    ),
+                ),
+                init_cfg=None,
+            ),
+            positional_encoding=dict(num_feats=channels // 2, normalize=True),
+            init_cfg=None,
+        ),
+        enforce_decoder_input_project=False,
+        positional_encoding=dict(num_feats=channels // 2, normalize=True),
+        transformer_decoder=dict(
+            return_intermediate=True,
+            num_layers=decoder_layers,
+            layer_cfg=dict(
+                self_attn_cfg=dict(
+                    embed_dims=channels,
+                    num_heads=num_heads,
+                    attn_drop=0.0,
+                    proj_drop=0.0,
+                    dropout_layer=None,
+                    batch_first=True,
+                ),
+                cross_attn_cfg=dict(
+                    embed_dims=channels,
+                    num_heads=num_heads,
+                    attn_drop=0.0,
+                    proj_drop=0.0,
+                    dropout_layer=None,
+                    batch_first=True,
+                ),
+                ffn_cfg=dict(
+                    embed_dims=channels,
+                    feedforward_channels=decoder_ffn_channels,
+                    num_fcs=2,
+                    act_cfg=dict(type="ReLU", inplace=True),
+                    ffn_drop=0.0,
+                    dropout_layer=None,
+                    add_identity=True,
+                ),
+            ),
+            init_cfg=None,
+        ),
+        loss_cls=dict(
+            type="mmdet.CrossEntropyLoss",
+            use_sigmoid=False,
+            loss_weight=2.0,
+            reduction="mean",
+            class_weight=[1.0] * num_classes + [0.1],
+        ),
+        loss_mask=dict(
+            type="mmdet.CrossEntropyLoss",
+            use_sigmoid=True,
+            reduction="mean",
+            loss_weight=5.0,
+        ),
+        loss_dice=dict(
+            type="mmdet.DiceLoss",
+            use_sigmoid=True,
+            activate=True,
+            reduction="mean",
+            naive_dice=True,
+            eps=1.0,
+            loss_weight=5.0,
+        ),
+        train_cfg=dict(
+            num_points=12544,
+            oversample_ratio=3.0,
+            importance_sample_ratio=0.75,
+            assigner=dict(
+                type="mmdet.HungarianAssigner",
+                match_costs=[
+                    dict(type="mmdet.ClassificationCost", weight=2.0),
+                    dict(
+                        type="mmdet.CrossEntropyLossCost", weight=5.0, use_sigmoid=True
+                    ),
+                    dict(type="mmdet.DiceCost", weight=5.0, pred_act=True, eps=1.0),
+                ],
+            ),
+            sampler=dict(type="mmdet.MaskPseudoSampler"),
+        ),
+    )
+
+
+# The decode head of mmseg's mask2former_swin-s_8xb2-160k_ade20k-512x512.py.
+MASK2FORMER_HEAD_SWIN_S = _mask2former_head(
+    in_channels=[96, 192, 384, 768],
+    channels=256,
+    num_queries=100,
+    num_classes=150,
+    encoder_layers=6,
+    decoder_layers=9,
+    num_heads=8,
+    encoder_ffn_channels=1024,
+    decoder_ffn_channels=2048,
+)
+
+# A tiny variant for tests and demos (C = 32; GroupNorm(32) in the pixel
+# decoder needs C to be a multiple of 32).
+TINY_SWIN = dict(
+    SWIN_S,
+    embed_dims=16,
+    depths=[1, 1, 1, 1],
+    num_heads=[1, 2, 2, 4],
+    drop_path_rate=0.0,
+)
+TINY_MASK2FORMER_HEAD = _mask2former_head(
+    in_channels=[16, 32, 64, 128],
+    channels=32,
+    num_queries=8,
+    num_classes=4,
+    encoder_layers=1,
+    decoder_layers=2,
+    num_heads=2,
+    encoder_ffn_channels=64,
+    decoder_ffn_channels=64,
+)
+
+MASK_ACTS = ("sigmoid", None)
+MASK_LAYERS = ("last", "all")
+
+
+@MODELS.register_module()
+class SharedMask2Former(BaseModule):
+    """Mask2Former (Swin + Mask2FormerHead) as the shared MT-CP backbone.
+
+    The pixel decoder gives the pixel embeddings ``E`` (B, C, H/4, W/4); the
+    transformer decoder gives per-layer mask logits ``M_l`` (B, Q, H/4, W/4).
+    The shared representation is ``F = E * sum_q act(M_q)``, computed as a
+    broadcast product so no (B, Q, C, H/4, W/4) tensor is ever formed.
+
+    The submodules are named ``backbone`` and ``decode_head`` like mmseg's
+    ``EncoderDecoder``, so an mmseg Mask2Former checkpoint loads with
+    ``init_cfg=dict(type='Pretrained', checkpoint=path)`` and no remapping.
+
+    Args:
+        backbone (dict): mmseg ``SwinTransformer`` config, e.g. :data:`SWIN_S`.
+        decode_head (dict): mmseg ``Mask2FormerHead`` config, e.g.
+            :data:`MASK2FORMER_HEAD_SWIN_S`. Its ``out_channels`` is C.
+        mask_act (str, optional): activation of the mask logits before the
+            sum over queries: ``'sigmoid'`` or ``None`` (raw logits, as the
+            reference code). Defaults to ``'sigmoid'``.
+        mask_layers (str): which transformer decoder layers give the masks.
+            ``'last'``: the last layer's ``M_L``. ``'all'``: the mean of
+            ``act(M_l)`` over the L decoder layers (the paper's wording); the
+            prediction made from the learned queries before the first layer
+            is not one of them. Defaults to ``'last'``.
+        init_cfg (dict, optional): ``dict(type='Pretrained', checkpoint=...)``
+            loads a whole mmseg Mask2Former checkpoint (see
+            :data:`MASK2FORMER_SWIN_S_ADE20K_URL`). Defaults to None.
+    """
+
+    def __init__(
+        self,
+        backbone: ConfigType,
+        decode_head: ConfigType,
+        mask_act: Optional[str] = "sigmoid",
+        mask_layers: str = "last",
+        init_cfg: OptConfigType = None,
+    ) -> None:
+        super().__init__(init_cfg=init_cfg)
+        if mask_act not in MASK_ACTS:
+            raise ValueError(
+                f"SharedMask2Former: mask_act must be one of {MASK_ACTS}, "
+                f"got {mask_act!r}"
+            )
+        if mask_layers not in MASK_LAYERS:
+            raise ValueError(
+                f"SharedMask2Former: mask_layers must be one of {MASK_LAYERS}, "
+                f"got {mask_layers!r}"
+            )
+        if init_cfg is not None and init_cfg.get("type") == "Pretrained":
+            if not init_cfg.get("checkpoint"):
+                raise ValueError(
+                    "SharedMask2Former: init_cfg of type 'Pretrained' needs a "
+                    f"'checkpoint' path, got {init_cfg!r}"
+                )
+        self.mask_act = mask_act
+        self.mask_layers = mask_layers
+        self.backbone = MODELS.build(backbone)
+        # mmdet's head reads its nested cfgs by attribute: plain dicts (such as
+        # this module's defaults) must become ConfigDicts.
+        self.decode_head = MODELS.build(ConfigDict(decode_head))
+        self.out_channels = decode_head["out_channels"]
+        # The ADE20K class embedding is never used: freezing it lets DDP run
+        # without find_unused_parameters.
+        self.decode_head.cls_embed.requires_grad_(False)
+
+    def forward(self, inputs: Tensor) -> Tensor:
+        """Compute the shared representation.
+
+        Args:
+            inputs (Tensor): images (B, 3, H, W).
+
+        Returns:
+            Tensor: ``F = E * sum_q act(M_q)`` of shape (B, C, H/4, W/4).
+        """
+        mask_features, mask_logits = self.forward_masks(inputs)
+        if self.mask_layers == "last":
+            masks = self._activate(mask_logits[-1]).sum(1, keepdim=True)
+        else:
+            masks = torch.stack(
+                [self._activate(m).sum(1, keepdim=True) for m in mask_logits]
+            ).mean(0)
+        return mask_features * masks
+
+    def forward_masks(self, inputs: Tensor) -> Tuple[Tensor, List[Tensor]]:
+        """Run Swin, the pixel decoder and the transformer decoder.
+
+        This is the query flow of mmdet's ``Mask2FormerHead.forward`` without
+        the class logits.
+
+        Args:
+            inputs (Tensor): images (B, 3, H, W).
+
+        Returns:
+            tuple: the mask features ``E`` (B, C, H/4, W/4) and the mask
+            logits (B, Q, H/4, W/4) after each of the L decoder layers
+            (``mask_layers='last'`` keeps only the last one).
+        """
+        if inputs.dim() != 4 or inputs.shape[1] != 3:
+            raise ValueError(
+                "SharedMask2Former expects images of shape (B, 3, H, W), got "
+                f"{tuple(inputs.shape)}"
+            )
+        head = self.decode_head
+        mask_features, memories = head.pixel_decoder(self.backbone(inputs))
+        batch_size = inputs.shape[0]
+        keys, key_pos = [], []
+        for level, memory in enumerate(memories):
+            key = head.decoder_input_projs[level](memory).flatten(2).transpose(1, 2)
+            keys.append(key + head.level_embed.weight[level].view(1, 1, -1))
+            no_padding = memory.new_zeros(
+                (batch_size,) + memory.shape[-2:], dtype=torch.bool
+            )
+            pos = head.decoder_positional_encoding(no_padding)
+            key_pos.append(pos.flatten(2).transpose(1, 2))
+        query = head.query_feat.weight.unsqueeze(0).repeat(batch_size, 1, 1)
+        query_pos = head.query_embed.weight.unsqueeze(0).repeat(batch_size, 1, 1)
+
+        num_levels = head.num_transformer_feat_level
+        num_layers = head.num_transformer_decoder_layers
+        _, attn_mask = self._mask_head(query, mask_features, memories[0].shape[-2:])
+        mask_logits = []
+        for i in range(num_layers):
+            level = i % num_levels
+            # A query whose mask covers no key would attend to nothing and
+            # give NaNs: let it attend everywhere, as mmdet does.
+            attn_mask = attn_mask & (attn_mask.sum(-1) != attn_mask.shape[-1])[
+                ..., None
+            ]
+            query = head.transformer_decoder.layers[i](
+                query=query,
+                key=keys[level],
+                value=keys[level],
+                query_pos=query_pos,
+                key_pos=key_pos[level],
+                cross_attn_mask=attn_mask,
+                query_key_padding_mask=None,
+                key_padding_mask=None,
+            )
+            last = i == num_layers - 1
+            next_size = None if last else memories[(i + 1) % num_levels].shape[-2:]
+            logits, attn_mask = self._mask_head(query, mask_features, next_size)
+            if self.mask_layers == "all" or last:
+                mask_logits.append(logits)
+        return mask_features, mask_logits
+
+    def _mask_head(
+        self, query: Tensor, mask_features: Tensor, attn_size: Optional[Tuple[int]]
+    ) -> Tuple[Tensor, Optional[Tensor]]:
+        """mmdet's ``Mask2FormerHead._forward_head`` without the class logits.
+
+        Returns the mask logits (B, Q, h, w) and the boolean cross-attention
+        mask (B * heads, Q, h' * w') for the next layer (None when
+        ``attn_size`` is None).
+        """
+        head = self.decode_head
+        mask_embed = head.mask_embed(head.transformer_decoder.post_norm(query))
+        logits = torch.einsum("bqc,bchw->bqhw", mask_embed, mask_features)
+        if attn_size is None:
+            return logits, None
+        attn_mask = F.interpolate(
+            logits, attn_size, mode="bilinear", align_corners=False
+        )
+        attn_mask = attn_mask.flatten(2).repeat_interleave(head.num_heads, dim=0)
+        return logits, (attn_mask.sigmoid() < 0.5).detach()
+
+    def _activate(self, mask_logits: Tensor) -> Tensor:
+        if self.mask_act == "sigmoid":
+            return mask_logits.sigmoid()
+        return mask_logits
+
+    def init_weights(self) -> None:
+        """Initialise, then load the ``Pretrained`` checkpoint if one is set.
+
+        Raises:
+            FileNotFoundError: the checkpoint is a local path that does not
+                exist.
+        """
+        init_cfg = self.init_cfg
+        if init_cfg is None or init_cfg.get("type") != "Pretrained":
+            super().init_weights()
+            return
+        checkpoint = init_cfg["checkpoint"]
+        if "://" not in checkpoint and not osp.isfile(checkpoint):
+            raise FileNotFoundError(
+                f"SharedMask2Former: checkpoint {checkpoint!r} does not exist. "
+                f"Download {MASK2FORMER_SWIN_S_ADE20K_URL} and set init_cfg.checkpoint "
+                "of the SharedMask2Former config (model.backbone.init_cfg.checkpoint "
+                "in the MT-CP configs) to its path, or to the URL."
+            )
+        # Children first, so any key the checkpoint lacks keeps its own init.
+        self.backbone.init_weights()
+        self.decode_head.init_weights()
+        self.load_pretrained(checkpoint)
+        self._is_init = True
+
+    def load_pretrained(self, filename: str) -> Tuple[List[str], List[str]]:
+        """Load an mmseg ``EncoderDecoder`` Mask2Former checkpoint.
+
+        Missing and unexpected keys are logged by name.
+
+        Args:
+            filename (str): a local path or a URL.
+
+        Returns:
+            tuple: the missing keys and the unexpected keys.
+
+        Raises:
+            KeyError: no key of the checkpoint matches this model.
+            RuntimeError: a matching key has a different shape.
+        """
+        checkpoint = _load_checkpoint(filename, map_location="cpu")
+        state_dict: Dict[str, Tensor] = checkpoint.get("state_dict", checkpoint)
+        state_dict = {re.sub(r"^module\.", "", k): v for k, v in state_dict.items()}
+        own_keys = set(self.state_dict())
+        missing = sorted(own_keys - set(state_dict))
+        unexpected = sorted(set(state_dict) - own_keys)
+        if len(missing) == len(own_keys):
+            example = next(iter(state_dict), None)
+            raise KeyError(
+                f"SharedMask2Former: no key of checkpoint {filename!r} matches "
+                "the model; expected mmseg EncoderDecoder keys such as "
+                f"'backbone.patch_embed.projection.weight', got e.g. {example!r}"
+            )
+        self.load_state_dict(state_dict, strict=False)
+        if missing:
+            print_log(
+                f"SharedMask2Former: keys missing from {filename}: "
+                + ", ".join(missing),
+                logger="current",
+                level=logging.WARNING,
+            )
+        if unexpected:
+            print_log(
+                f"SharedMask2Former: unexpected keys in {filename}: "
+                + ", ".join(unexpected),
+                logger="current",
+                level=logging.WARNING,
+            )
+        return missing, unexpected

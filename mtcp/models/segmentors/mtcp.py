@@ -1,0 +1,438 @@
+"""The MT-CP multi-task model."""
+
+from collections import OrderedDict
+from typing import Dict, List, Optional, Sequence, Tuple, Union
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from mmengine.model import BaseModel
+from mmengine.structures import PixelData
+from mmseg.registry import MODELS
+from mmseg.utils import ConfigType, OptConfigType, OptMultiConfig
+
+from mtcp.structures import TASKS, MultiTaskDataSample, check_tasks
+
+# The loss of each task when ``losses`` does not override it (SPEC section 5).
+DEFAULT_LOSSES = dict(
+    semseg=dict(type="TaskCrossEntropyLoss"),
+    parts=dict(type="TaskCrossEntropyLoss"),
+    depth=dict(type="DepthL1Loss"),
+    normals=dict(type="NormalsL1Loss"),
+    saliency=dict(type="BalancedBCELoss"),
+    edge=dict(type="BalancedBCELoss", pos_weight=0.95),
+)
+
+# Predicted channels of the tasks whose channels do not depend on a dataset.
+KIND_CHANNELS = dict(depth=1, normals=3, binary=1)
+
+TEST_CFG_KEYS = ("flip",)
+
+
+def _resize(x: torch.Tensor, size: Sequence[int]) -> torch.Tensor:
+    if tuple(x.shape[-2:]) == tuple(size):
+        return x
+    return F.interpolate(x, size=tuple(size), mode="bilinear", align_corners=False)
+
+
+@MODELS.register_module()
+class MTCP(BaseModel):
+    """Multi-task dense prediction with coherence fusion and spatial refinement.
+
+    ``F = backbone(img)``; for every task ``t``: ``stages, fused =
+    decoder_t(F)``; ``x = CFM_t(fused_t, [fused_j, j != t])`` (or
+    ``fused_t`` without CFM); the SRMs trace ``x`` back through the stages,
+    coarsest first, and a head predicts from each SRM's side output: the
+    intermediate heads ``aux_16`` and ``aux_8`` and the final head (stride
+    4). Without SRM the final head predicts from ``x``.
+
+    Args:
+        tasks (list[str]): Task names of :data:`mtcp.structures.TASKS`.
+        backbone (dict): Shared backbone config (``SharedMask2Former``).
+        decoder (dict): Config of the per-task ``HierarchicalTaskDecoder``; one
+            is built per task. Its ``in_channels`` is C.
+        num_classes (dict, optional): Classes of the class-map tasks, e.g.
+            ``dict(semseg=40, parts=7)``; entries for class tasks that are not
+            in ``tasks`` are ignored (shared dataset configs).
+        cfm (dict, optional): Keyword arguments of
+            :class:`CoherenceFusionModule` (``channels`` and ``num_aux`` are
+            filled in), plus ``coherence_weight`` (default 1.0), the
+            multiplier of the coherence losses, and optionally ``type``.
+        srm (dict, optional): Keyword arguments of
+            :class:`SpatialRefinementModule` (channels filled in).
+        head (dict, optional): Keyword arguments of
+            :class:`DensePredictionHead` (channels filled in).
+        losses (dict, optional): Per-task loss configs overriding
+            :data:`DEFAULT_LOSSES`.
+        use_cfm (bool): Fuse the tasks with CFMs. Ignored with a single task,
+            which never has a CFM. Default: True.
+        use_srm (bool): Trace back with SRMs and train intermediate heads.
+            Default: True.
+        weighting (dict, optional): Loss weighting config (e.g.
+            ``dict(type='LPS')``); ``tasks`` is filled in. None sums the terms.
+        data_preprocessor (dict or nn.Module, optional): Defaults to
+            ``dict(type='MultiTaskDataPreProcessor')``.
+        test_cfg (dict, optional): ``dict(flip=bool)``: average the predictions
+            of the image and its horizontal mirror. Default: no flip.
+        init_cfg (dict or list[dict], optional): Initialisation config.
+    """
+
+    def __init__(
+        self,
+        tasks: List[str],
+        backbone: ConfigType,
+        decoder: ConfigType,
+        num_classes: Optional[Dict[str, int]] = None,
+        cfm: OptConfigType = None,
+        srm: OptConfigType = None,
+        head: OptConfigType = None,
+        losses: Optional[Dict[str, ConfigType]] = None,
+        use_cfm: bool = True,
+        use_srm: bool = True,
+        weighting: OptConfigType = None,
+        data_preprocessor: Union[ConfigType, nn.Module, None] = None,
+        test_cfg: OptConfigType = None,
+        init_cfg: OptMultiConfig = None,
+    ) -> None:
+        if data_preprocessor is None:
+            data_preprocessor = dict(type="MultiTaskDataPreProcessor")
+        if isinstance(data_preprocessor, dict):
+            # Built here from mmseg's registry: BaseModel would look the type up
+            # in mmengine's root registry, which only works under a default scope.
+            data_preprocessor = MODELS.build(data_preprocessor)
+        super().__init__(data_preprocessor=data_preprocessor, init_cfg=init_cfg)
+        self.tasks = check_tasks(tasks, list(TASKS), "MTCP.tasks")
+        self.out_channels = self._task_channels(num_classes or {})
+        self.test_cfg = self._check_test_cfg(test_cfg)
+        self.use_cfm = use_cfm and len(self.tasks) > 1
+        self.use_srm = use_srm
+
+        self.backbone = MODELS.build(backbone)
+        self.decoders = nn.ModuleDict({t: MODELS.build(decoder) for t in self.tasks})
+        first = self.decoders[self.tasks[0]]
+        channels = first.in_channels
+        # Stage i has stride 4 * 2**i; the SRMs go coarsest first.
+        stage_channels = list(reversed(first.out_channels))
+        strides = [4 * 2**i for i in reversed(range(len(stage_channels)))]
+        self.head_names = [f"aux_{s}" for s in strides[:-1]] + ["final"]
+
+        cfm = dict(cfm or {})
+        self.coherence_weight = float(cfm.pop("coherence_weight", 1.0))
+        if self.coherence_weight < 0:
+            raise ValueError(
+                f"MTCP cfm.coherence_weight must be >= 0, got {self.coherence_weight}"
+            )
+        if self.use_cfm:
+            self.cfms = nn.ModuleDict(
+                {
+                    t: MODELS.build(
+                        dict(
+                            dict(type="CoherenceFusionModule"),
+                            channels=channels,
+                            num_aux=len(self.tasks) - 1,
+                            **cfm,
+                        )
+                    )
+                    for t in self.tasks
+                }
+            )
+        srm = dict(srm or {})
+        head = dict(head or {})
+        head_names = self.head_names if use_srm else ["final"]
+        if use_srm:
+            self.srms = nn.ModuleDict()
+        self.heads = nn.ModuleDict()
+        for t in self.tasks:
+            if use_srm:
+                self.srms[t] = nn.ModuleList(
+                    MODELS.build(
+                        dict(
+                            dict(type="SpatialRefinementModule"),
+                            in_channels=channels,
+                            stage_channels=c,
+                            out_channels=channels,
+                            with_carry=i < len(stage_channels) - 1,
+                            **srm,
+                        )
+                    )
+                    for i, c in enumerate(stage_channels)
+                )
+            self.heads[t] = nn.ModuleDict(
+                {
+                    name: MODELS.build(
+                        dict(
+                            dict(type="DensePredictionHead"),
+                            in_channels=channels,
+                            out_channels=self.out_channels[t],
+                            **head,
+                        )
+                    )
+                    for name in head_names
+                }
+            )
+        self.task_losses = nn.ModuleDict(
+            {t: MODELS.build(cfg) for t, cfg in self._loss_cfgs(losses).items()}
+        )
+        self.weighting = None
+        if weighting is not None:
+            weighting = dict(weighting)
+            weighting.setdefault("tasks", list(self.tasks))
+            self.weighting = MODELS.build(weighting)
+
+    def _task_channels(self, num_classes: Dict[str, int]) -> Dict[str, int]:
+        for name, value in num_classes.items():
+            if name not in TASKS or TASKS[name].kind != "class":
+                raise ValueError(
+                    f"MTCP.num_classes names {name!r}, which is not a class-map "
+                    "task; only "
+                    f"{[t for t, i in TASKS.items() if i.kind == 'class']} take "
+                    "num_classes"
+                )
+            if int(value) != value or value < 2:
+                raise ValueError(
+                    f"MTCP.num_classes[{name!r}] must be an integer >= 2, got {value}"
+                )
+        channels = {}
+        for t in self.tasks:
+            kind = TASKS[t].kind
+            if kind == "class":
+                if t not in num_classes:
+                    raise ValueError(
+                        f"MTCP: task {t!r} predicts classes; give their number in "
+                        f"num_classes, e.g. num_classes=dict({t}=40)"
+                    )
+                channels[t] = int(num_classes[t])
+            else:
+                channels[t] = KIND_CHANNELS[kind]
+        return channels
+
+    @staticmethod
+    def _check_test_cfg(test_cfg: OptConfigType) -> dict:
+        test_cfg = dict(flip=False, **(test_cfg or {}))
+        unknown = set(test_cfg) - set(TEST_CFG_KEYS)
+        if unknown:
+            raise ValueError(
+                f"MTCP.test_cfg has unknown keys {sorted(unknown)}; it accepts "
+                f"{list(TEST_CFG_KEYS)}"
+            )
+        if not isinstance(test_cfg["flip"], bool):
+            raise ValueError(
+                f"MTCP.test_cfg.flip must be True or False, got {test_cfg['flip']!r}"
+            )
+        return test_cfg
+
+    def _loss_cfgs(self, losses: Optional[Dict[str, ConfigType]]) -> Dict[str, dict]:
+        losses = dict(losses or {})
+        unknown = set(losses) - set(self.tasks)
+        if unknown:
+            raise ValueError(
+                f"MTCP.losses names {sorted(unknown)}, which are not among the "
+                f"model's tasks {self.tasks}"
+            )
+        return {t: dict(losses.get(t, DEFAULT_LOSSES[t])) for t in self.tasks}
+
+    def forward_tasks(
+        self, inputs: torch.Tensor
+    ) -> Tuple[Dict[str, Dict[str, torch.Tensor]], Dict[str, torch.Tensor]]:
+        """Run the network.
+
+        Args:
+            inputs (Tensor): Images (B, 3, H, W).
+
+        Returns:
+            tuple[dict, dict]: ``outputs[task][name]`` the raw prediction of
+            head ``name`` (``'aux_16'``, ``'aux_8'``, ``'final'``) at the
+            head's resolution, and ``coherence[task]`` the unweighted
+            coherence loss (empty without CFM).
+        """
+        shared = self.backbone(inputs)
+        decoded = {t: self.decoders[t](shared) for t in self.tasks}
+        outputs, coherence = {}, {}
+        for t in self.tasks:
+            stages, x = decoded[t]
+            if self.use_cfm:
+                aux = [decoded[j][1] for j in self.tasks if j != t]
+                x, coherence[t] = self.cfms[t](x, aux)
+            heads = self.heads[t]
+            if self.use_srm:
+                preds = {}
+                for name, srm, stage in zip(
+                    self.head_names, self.srms[t], reversed(stages)
+                ):
+                    x, side = srm(x, stage)
+                    preds[name] = heads[name](side)
+            else:
+                preds = dict(final=heads["final"](x))
+            outputs[t] = preds
+        return outputs, coherence
+
+    def forward(
+        self,
+        inputs: torch.Tensor,
+        data_samples: Optional[List[MultiTaskDataSample]] = None,
+        mode: str = "tensor",
+    ):
+        """Dispatch to :meth:`loss`, :meth:`predict` or :meth:`_forward`."""
+        if mode == "loss":
+            return self.loss(inputs, data_samples)
+        if mode == "predict":
+            return self.predict(inputs, data_samples)
+        if mode == "tensor":
+            return self._forward(inputs, data_samples)
+        raise ValueError(
+            f"MTCP.forward: invalid mode {mode!r}; use 'loss', 'predict' or 'tensor'"
+        )
+
+    def _forward(
+        self,
+        inputs: torch.Tensor,
+        data_samples: Optional[List[MultiTaskDataSample]] = None,
+    ) -> Dict[str, torch.Tensor]:
+        """Return ``task -> raw final output`` at stride 4 (no activation)."""
+        outputs, _ = self.forward_tasks(inputs)
+        return {t: outputs[t]["final"] for t in self.tasks}
+
+    def _stack_gt(
+        self, task: str, data_samples: Sequence[MultiTaskDataSample]
+    ) -> torch.Tensor:
+        field = TASKS[task].gt_field
+        labels = []
+        for i, sample in enumerate(data_samples):
+            if field not in sample:
+                raise ValueError(
+                    f"MTCP.loss: data sample {i} has no {field} for task {task!r}; "
+                    "every sample of a training batch needs a label for every "
+                    f"task of the model {self.tasks}"
+                )
+            labels.append(getattr(sample, field).data)
+        return torch.stack(labels)
+
+    def loss(
+        self, inputs: torch.Tensor, data_samples: List[MultiTaskDataSample]
+    ) -> Dict[str, torch.Tensor]:
+        """Compute the training losses.
+
+        Returns:
+            dict[str, Tensor]: ``{task}.loss`` (final head), ``{task}.aux_16.loss``
+            and ``{task}.aux_8.loss`` (intermediate heads, with SRM) and
+            ``coherence.{task}`` (times ``coherence_weight``, with CFM).
+        """
+        if data_samples is None:
+            raise ValueError("MTCP.loss needs data samples carrying the labels")
+        outputs, coherence = self.forward_tasks(inputs)
+        losses = {}
+        for t in self.tasks:
+            gt = self._stack_gt(t, data_samples).to(inputs.device)
+            loss_fn = self.task_losses[t]
+            for name, pred in outputs[t].items():
+                key = f"{t}.loss" if name == "final" else f"{t}.{name}.loss"
+                losses[key] = loss_fn(_resize(pred, gt.shape[-2:]), gt)
+        for t, value in coherence.items():
+            losses[f"coherence.{t}"] = self.coherence_weight * value
+        return losses
+
+    def _final_outputs(self, inputs: torch.Tensor) -> Dict[str, torch.Tensor]:
+        finals = self._forward(inputs)
+        if not self.test_cfg["flip"]:
+            return finals
+        mirrored = self._forward(inputs.flip(-1))
+        for t in self.tasks:
+            back = mirrored[t].flip(-1)
+            if TASKS[t].kind == "normals":
+                back = back * back.new_tensor([-1.0, 1.0, 1.0]).view(1, 3, 1, 1)
+            finals[t] = (finals[t] + back) / 2
+        return finals
+
+    def _postprocess(self, task: str, pred: torch.Tensor, meta: dict) -> torch.Tensor:
+        """Map one raw output (1, c, h, w) to the original image (c, H, W)."""
+        for key in ("batch_input_shape", "img_shape", "ori_shape"):
+            if key not in meta:
+                raise KeyError(
+                    f"MTCP.predict: data sample meta lacks {key!r}; run the inputs "
+                    "through MultiTaskDataPreProcessor and a pipeline that sets it"
+                )
+        img_h, img_w = meta["img_shape"][:2]
+        pred = _resize(pred, meta["batch_input_shape"])[..., :img_h, :img_w]
+        pred = _resize(pred, meta["ori_shape"][:2])
+        kind = TASKS[task].kind
+        if meta.get("flip", False):
+            direction = meta.get("flip_direction", "horizontal")
+            if direction not in ("horizontal", "vertical"):
+                raise ValueError(
+                    f"MTCP.predict cannot undo flip_direction {direction!r}; "
+                    "supported: 'horizontal', 'vertical'"
+                )
+            axis = 0 if direction == "horizontal" else 1
+            pred = pred.flip(-1 if direction == "horizontal" else -2)
+            if kind == "normals":
+                sign = pred.new_ones(3)
+                sign[axis] = -1.0
+                pred = pred * sign.view(1, 3, 1, 1)
+        pred = pred[0]
+        if kind == "class":
+            return pred.argmax(dim=0, keepdim=True)
+        if kind == "depth":
+            return pred.clamp(min=0)
+        if kind == "normals":
+            return F.normalize(pred, dim=0)
+        return pred.sigmoid()
+
+    def predict(
+        self,
+        inputs: torch.Tensor,
+        data_samples: Optional[List[MultiTaskDataSample]] = None,
+    ) -> List[MultiTaskDataSample]:
+        """Predict every task at the original image size.
+
+        Padding is cropped (``img_shape``), the result resized to
+        ``ori_shape`` and a flip recorded in the meta undone (normals: the x
+        component, or y for vertical flips, changes sign). Without data
+        samples the inputs are taken as unpadded, unresized images.
+
+        Returns:
+            list[MultiTaskDataSample]: The samples with ``pred_<field>`` set:
+            classes (1, H, W) int64, depth (1, H, W) >= 0, normals (3, H, W)
+            unit vectors, saliency / edge (1, H, W) probabilities.
+        """
+        if data_samples is None:
+            shape = tuple(inputs.shape[-2:])
+            data_samples = [
+                MultiTaskDataSample(
+                    metainfo=dict(
+                        batch_input_shape=shape,
+                        pad_shape=shape,
+                        img_shape=shape,
+                        ori_shape=shape,
+                    )
+                )
+                for _ in range(inputs.shape[0])
+            ]
+        finals = self._final_outputs(inputs)
+        for i, sample in enumerate(data_samples):
+            meta = sample.metainfo
+            for t in self.tasks:
+                pred = self._postprocess(t, finals[t][i : i + 1], meta)
+                setattr(sample, TASKS[t].pred_field, PixelData(data=pred))
+        return data_samples
+
+    def parse_losses(
+        self, losses: Dict[str, torch.Tensor]
+    ) -> Tuple[torch.Tensor, Dict[str, torch.Tensor]]:
+        """Sum the loss terms, or hand them to ``self.weighting``.
+
+        Returns:
+            tuple[Tensor, dict]: The total loss and the detached log variables:
+            ``loss`` (the total) and every term (plus what the weighting logs).
+        """
+        for name, value in losses.items():
+            if not isinstance(value, torch.Tensor) or value.dim() != 0:
+                raise TypeError(
+                    f"MTCP.parse_losses: {name!r} must be a scalar tensor, got "
+                    f"{type(value).__name__} {getattr(value, 'shape', '')}"
+                )
+        if self.weighting is not None:
+            return self.weighting(losses)
+        total = sum(losses.values())
+        log_vars = OrderedDict(loss=total.detach())
+        log_vars.update((name, value.detach()) for name, value in losses.items())
+        return total, log_vars

@@ -1,0 +1,261 @@
+"""The interface every task weighting strategy implements."""
+
+import math
+from abc import ABCMeta, abstractmethod
+from collections import OrderedDict
+from typing import Any, Dict, List, Sequence, Tuple
+
+import torch
+import torch.nn as nn
+from mmengine import dist
+
+from mtcp.structures import TASKS, check_tasks
+
+COHERENCE_PREFIX = "coherence"
+
+
+class BaseWeighting(nn.Module, metaclass=ABCMeta):
+    """Combine a multi-task model's named loss terms into one objective.
+
+    The model hands :meth:`forward` its loss dict:
+
+    - ``{task}.loss``: the final head of ``task`` (required for every task),
+    - ``{task}.aux_<name>.loss``: intermediate heads of ``task`` (optional),
+    - ``coherence.{task}``: coherence terms, already scaled; added unweighted.
+
+    Per task, the S intermediate terms are averaged and added to the main term,
+    ``L_t = f(l_t) + (1/S) sum_s f(l_t^(s))``, where ``f`` is
+    :meth:`project` (the identity unless a strategy overrides it). The
+    strategy turns the vector of ``L_t`` into the total through
+    :meth:`combine`.
+
+    While training, the detached ``L_t`` are summed over the current period.
+    :meth:`end_period` (called by ``TaskWeightingHook`` at the end of each
+    epoch or every N iterations) reduces them across ranks to the period
+    means, appends those to the history and lets the strategy update its
+    weights in :meth:`update_weights`.
+
+    The weights, the history and the running sums are the module's *extra
+    state* (see :meth:`get_extra_state`): they travel in the model's
+    ``state_dict`` and so in every checkpoint, and unlike registered buffers
+    they are not overwritten by DDP's buffer broadcast from rank 0, which
+    would replace each rank's own running sums before the reduction.
+
+    Args:
+        tasks (Sequence[str]): Task names, in the order used for the weights.
+        history_size (int): How many period means to keep (the newest last).
+    """
+
+    def __init__(self, tasks: Sequence[str], history_size: int) -> None:
+        super().__init__()
+        self.tasks = check_tasks(tasks, list(TASKS), "tasks")
+        if history_size < 1:
+            raise ValueError(f"`history_size` must be >= 1, got {history_size}")
+        self.history_size = history_size
+        self._weights: List[float] = [1.0] * self.num_tasks
+        self._history: List[List[float]] = []
+        self._period_sums: List[float] = [0.0] * self.num_tasks
+        self._period_count = 0
+        self._num_periods = 0
+
+    @property
+    def num_tasks(self) -> int:
+        return len(self.tasks)
+
+    @property
+    def weights(self) -> List[float]:
+        """The per-task weights applied now, in the order of ``tasks``."""
+        return list(self._weights)
+
+    @property
+    def history(self) -> List[List[float]]:
+        """Means of ``L_t`` of the last completed periods, oldest first."""
+        return [list(means) for means in self._history]
+
+    @property
+    def num_periods(self) -> int:
+        """Number of periods completed since the start of training."""
+        return self._num_periods
+
+    def project(self, term: torch.Tensor) -> torch.Tensor:
+        """Map one raw loss term onto the scale the strategy works on."""
+        return term
+
+    def combine(self, task_losses: torch.Tensor) -> torch.Tensor:
+        """Weighted sum of the per-task losses ``(T,)``.
+
+        The weights are plain numbers, so they enter the gradient as
+        constants.
+        """
+        weights = task_losses.new_tensor(self._weights)
+        return (weights * task_losses).sum()
+
+    @abstractmethod
+    def update_weights(self) -> None:
+        """Update the weights from :attr:`history` at the end of a period."""
+
+    def forward(
+        self, losses: Dict[str, torch.Tensor]
+    ) -> Tuple[torch.Tensor, Dict[str, Any]]:
+        """Combine the loss terms.
+
+        Args:
+            losses (dict[str, Tensor]): Scalar loss terms named as described
+                in the class docstring.
+
+        Returns:
+            tuple[Tensor, OrderedDict]: The total loss and the log variables:
+            ``loss`` (the total), every raw term (detached) and
+            ``weight.{task}`` (float) for each task.
+        """
+        main, aux, coherence = self._split_terms(losses)
+        per_task = []
+        for task in self.tasks:
+            task_loss = self.project(main[task])
+            if aux[task]:
+                task_loss = task_loss + torch.stack(
+                    [self.project(term) for term in aux[task]]
+                ).mean()
+            per_task.append(task_loss)
+        task_losses = torch.stack(per_task)
+        total = self.combine(task_losses)
+        if coherence:
+            total = total + torch.stack(coherence).sum()
+
+        if self.training:
+            # One host transfer per iteration; python floats keep the sums
+            # exact in float64 on any device and checkpoint-friendly.
+            values = task_losses.detach().to("cpu", torch.float64).tolist()
+            self._period_sums = [s + v for s, v in zip(self._period_sums, values)]
+            self._period_count += 1
+
+        log_vars: Dict[str, Any] = OrderedDict(loss=total.detach())
+        for name, value in losses.items():
+            log_vars[name] = value.detach()
+        for task, weight in zip(self.tasks, self.weights):
+            log_vars[f"weight.{task}"] = weight
+        return total, log_vars
+
+    def end_period(self) -> Dict[str, float]:
+        """Close the current period and update the weights.
+
+        The per-rank sums and iteration counts are all-reduced (a no-op
+        outside distributed training), so every rank computes the same means
+        and therefore the same weights.
+
+        Returns:
+            dict[str, float]: ``weight/{task}`` (the weights for the next
+            period) and ``period_loss/{task}`` (the period mean of ``L_t``).
+        """
+        stats = torch.tensor(
+            self._period_sums + [float(self._period_count)], dtype=torch.float64
+        )
+        dist.all_reduce(stats, op="sum")
+        count = stats[-1].item()
+        if count == 0:
+            raise RuntimeError(
+                f"{type(self).__name__}.end_period() was called without any "
+                "training iteration since the last period; check the "
+                "interval of TaskWeightingHook"
+            )
+        means = (stats[:-1] / count).tolist()
+        for task, mean in zip(self.tasks, means):
+            if not math.isfinite(mean):
+                raise FloatingPointError(
+                    f"The mean loss of task {task!r} over period "
+                    f"{self._num_periods + 1} is {mean}; the weights cannot "
+                    "be updated from a non-finite loss"
+                )
+        self._history = (self._history + [means])[-self.history_size :]
+        self._num_periods += 1
+        self._period_sums = [0.0] * self.num_tasks
+        self._period_count = 0
+        self.update_weights()
+
+        result = {}
+        for task, weight, mean in zip(self.tasks, self.weights, means):
+            result[f"weight/{task}"] = weight
+            result[f"period_loss/{task}"] = mean
+        return result
+
+    def get_extra_state(self) -> Dict[str, Any]:
+        """The weighting state, as python numbers only.
+
+        Plain lists and numbers keep checkpoints loadable with
+        ``torch.load(weights_only=True)``.
+        """
+        return dict(
+            tasks=list(self.tasks),
+            weights=list(self._weights),
+            history=self.history,
+            period_sums=list(self._period_sums),
+            period_count=self._period_count,
+            num_periods=self._num_periods,
+        )
+
+    def set_extra_state(self, state: Dict[str, Any]) -> None:
+        """Restore the state written by :meth:`get_extra_state`."""
+        if list(state["tasks"]) != self.tasks:
+            raise ValueError(
+                f"The checkpoint's weighting state is for tasks "
+                f"{list(state['tasks'])}, but this {type(self).__name__} has "
+                f"tasks {self.tasks}"
+            )
+        self._weights = [float(w) for w in state["weights"]]
+        self._history = [[float(m) for m in means] for means in state["history"]]
+        self._period_sums = [float(s) for s in state["period_sums"]]
+        self._period_count = int(state["period_count"])
+        self._num_periods = int(state["num_periods"])
+
+    def extra_repr(self) -> str:
+        return f"tasks={self.tasks}"
+
+    def _split_terms(
+        self, losses: Dict[str, torch.Tensor]
+    ) -> Tuple[
+        Dict[str, torch.Tensor], Dict[str, List[torch.Tensor]], List[torch.Tensor]
+    ]:
+        """Sort the loss terms into main, intermediate and coherence terms."""
+        main: Dict[str, torch.Tensor] = {}
+        aux: Dict[str, List[torch.Tensor]] = {task: [] for task in self.tasks}
+        coherence: List[torch.Tensor] = []
+        expected = (
+            "'{task}.loss', '{task}.aux_<name>.loss' or 'coherence.{task}' "
+            f"with task in {self.tasks}"
+        )
+        for name, value in losses.items():
+            if not isinstance(value, torch.Tensor) or value.numel() != 1:
+                raise TypeError(
+                    f"Loss term {name!r} must be a scalar tensor, got "
+                    f"{type(value).__name__}"
+                    + (f" of shape {tuple(value.shape)}" if torch.is_tensor(value) else "")
+                )
+            value = value.reshape(())
+            task, _, rest = name.partition(".")
+            if task == COHERENCE_PREFIX:
+                if rest not in self.tasks:
+                    raise KeyError(
+                        f"Loss term {name!r} names an unknown task; expected {expected}"
+                    )
+                coherence.append(value)
+            elif task not in self.tasks:
+                raise KeyError(
+                    f"Loss term {name!r} names an unknown task; expected {expected}"
+                )
+            elif rest == "loss":
+                main[task] = value
+            elif (
+                rest.startswith("aux_")
+                and rest.endswith(".loss")
+                and rest.count(".") == 1
+            ):
+                aux[task].append(value)
+            else:
+                raise KeyError(f"Unexpected loss term {name!r}; expected {expected}")
+        missing = [task for task in self.tasks if task not in main]
+        if missing:
+            raise KeyError(
+                f"The losses have no main term for task(s) {missing}: expected "
+                f"keys {[f'{task}.loss' for task in missing]}, got {list(losses)}"
+            )
+        return main, aux, coherence

@@ -1,0 +1,50 @@
+"""Dynamic Weight Average (Liu et al., CVPR 2019)."""
+
+import math
+from typing import Sequence
+
+from mmseg.registry import MODELS
+
+from .base_weighting import BaseWeighting
+
+
+@MODELS.register_module()
+class DWA(BaseWeighting):
+    """Dynamic Weight Average, computed on period means.
+
+    "End-to-End Multi-Task Learning with Attention", Liu et al., CVPR 2019.
+    With ``Lbar_t`` the mean raw loss of task t over a period, the weights for
+    period p are ``w_t = T exp(r_t / temperature) / sum_k exp(r_k /
+    temperature)`` with ``r_t = Lbar_t^(p-1) / Lbar_t^(p-2)``; they are 1 for
+    the first two periods. The weights are constants for the gradient.
+
+    Args:
+        tasks (Sequence[str]): Task names.
+        temperature (float): Softmax temperature, > 0. Defaults to 2.0 (the
+            paper's value).
+    """
+
+    def __init__(self, tasks: Sequence[str], temperature: float = 2.0) -> None:
+        if not temperature > 0:
+            raise ValueError(f"`temperature` must be > 0, got {temperature}")
+        super().__init__(tasks, history_size=2)
+        self.temperature = temperature
+
+    def update_weights(self) -> None:
+        if len(self._history) < 2:
+            return
+        before, now = self._history
+        for task, mean in zip(self.tasks, before):
+            if mean <= 0:
+                raise ValueError(
+                    f"DWA needs positive period losses, but task {task!r} has "
+                    f"a period mean of {mean}"
+                )
+        rates = [n / b for n, b in zip(now, before)]
+        # Shifting by the largest rate keeps exp() from overflowing.
+        top = max(rates)
+        exps = [math.exp((r - top) / self.temperature) for r in rates]
+        self._weights = [self.num_tasks * e / sum(exps) for e in exps]
+
+    def extra_repr(self) -> str:
+        return f"tasks={self.tasks}, temperature={self.temperature}"

@@ -1,0 +1,149 @@
+"""The Loss Prioritization Scheme (LPS) of MT-CP and its ablation modes."""
+
+from typing import List, Sequence
+
+import torch
+from mmseg.registry import MODELS
+
+from .base_weighting import BaseWeighting
+
+LPS_MODES = ("lps", "log", "prioritize", "equal")
+
+
+def period_shares(means: Sequence[float], tasks: Sequence[str]) -> List[float]:
+    """Each task's share ``r_t = Lbar_t / sum_k Lbar_k`` of a period's loss."""
+    for task, mean in zip(tasks, means):
+        if mean <= 0:
+            raise ValueError(
+                f"Loss prioritisation needs positive period losses, but task "
+                f"{task!r} has a period mean of {mean}"
+            )
+    total = sum(means)
+    return [mean / total for mean in means]
+
+
+def clamp_and_normalise(
+    weights: Sequence[float], min_weight: float, total: float
+) -> List[float]:
+    """Clamp weights at ``min_weight`` and rescale them to sum to ``total``.
+
+    Rescaling every weight after clamping could push a clamped (or a small)
+    weight back below ``min_weight``. Instead the clamped weights stay at
+    ``min_weight`` and only the others are rescaled to fill the rest of
+    ``total``, repeated until no weight falls below ``min_weight``. This
+    terminates with both constraints met whenever
+    ``min_weight * len(weights) < total``.
+
+    Args:
+        weights (Sequence[float]): Weights after the spread step; at least
+            one must exceed ``min_weight``.
+        min_weight (float): Lower bound of every weight.
+        total (float): Sum of the returned weights.
+
+    Returns:
+        list[float]: The clamped, rescaled weights.
+    """
+    weights = list(weights)
+    clamped = [w < min_weight for w in weights]
+    while True:
+        free = sum(w for w, c in zip(weights, clamped) if not c)
+        budget = total - min_weight * sum(clamped)
+        weights = [
+            min_weight if c else w * budget / free for w, c in zip(weights, clamped)
+        ]
+        newly = [not c and w < min_weight for w, c in zip(weights, clamped)]
+        if not any(newly):
+            return weights
+        clamped = [c or n for c, n in zip(clamped, newly)]
+
+
+@MODELS.register_module()
+class LPS(BaseWeighting):
+    """Loss Prioritization Scheme (MT-CP, SPEC section 6).
+
+    Per task ``L_t = log(1 + l_t) + (1/S) sum_s log(1 + l_t^(s))`` (Eq. 3),
+    total ``sum_t w_t L_t`` plus the coherence terms (Eq. 7). At the end of
+    period ``p`` with shares ``r_t^p = Lbar_t^p / sum_k Lbar_k^p`` of the
+    period means:
+
+    1. ``w_t = r_t^p / r_t^(p-K)`` (Eq. 4): a task whose share fell slowly
+       (a hard task) gets ``w_t > 1``; the weights stay 1 until K earlier
+       periods exist;
+    2. ``w_t <- wbar + spread * (w_t - wbar)`` with ``wbar = mean_t w_t``
+       (Eqs. 5-6);
+    3. clamp at ``min_weight`` and rescale to ``sum_t w_t = T`` (see
+       :func:`clamp_and_normalise`).
+
+    The weights are constants for the gradient.
+
+    Modes (the paper's Table 4):
+
+    - ``'lps'``: all of the above.
+    - ``'log'``: the log projection only; ``w_t = 1``.
+    - ``'prioritize'``: steps 1-3 on the raw losses (no projection).
+    - ``'equal'``: the plain sum of the raw losses; ``w_t = 1``.
+
+    The period means (the history, logged as ``period_loss/{task}``) are of
+    the projected ``L_t`` in modes ``'lps'`` and ``'log'``, of the raw
+    ``L_t`` in ``'prioritize'`` and ``'equal'``.
+
+    Args:
+        tasks (Sequence[str]): Task names.
+        mode (str): One of ``'lps'``, ``'log'``, ``'prioritize'``,
+            ``'equal'``. Defaults to ``'lps'``.
+        history_length (int): K, how many periods back a share is compared
+            with. Defaults to 1 (the paper's value was lost in the text).
+        spread (float): lambda of Eq. 6, > 0. Defaults to 2.5 (the paper's).
+        min_weight (float): Lower bound of a weight, in [0, 1). Defaults to
+            0.05.
+    """
+
+    def __init__(
+        self,
+        tasks: Sequence[str],
+        mode: str = "lps",
+        history_length: int = 1,
+        spread: float = 2.5,
+        min_weight: float = 0.05,
+    ) -> None:
+        if mode not in LPS_MODES:
+            raise ValueError(f"`mode` must be one of {LPS_MODES}, got {mode!r}")
+        if isinstance(history_length, bool) or not isinstance(history_length, int):
+            raise TypeError(
+                f"`history_length` must be an int, got {history_length!r}"
+            )
+        if history_length < 1:
+            raise ValueError(f"`history_length` must be >= 1, got {history_length}")
+        if not spread > 0:
+            raise ValueError(f"`spread` (lambda) must be > 0, got {spread}")
+        if not 0 <= min_weight < 1:
+            raise ValueError(f"`min_weight` must be in [0, 1), got {min_weight}")
+        super().__init__(tasks, history_size=history_length + 1)
+        self.mode = mode
+        self.history_length = history_length
+        self.spread = spread
+        self.min_weight = min_weight
+
+    def project(self, term: torch.Tensor) -> torch.Tensor:
+        if self.mode in ("lps", "log"):
+            return torch.log1p(term)
+        return term
+
+    def update_weights(self) -> None:
+        if self.mode in ("log", "equal") or len(self._history) <= self.history_length:
+            return
+        now = period_shares(self._history[-1], self.tasks)
+        before = period_shares(self._history[-1 - self.history_length], self.tasks)
+        ratios = [r_now / r_before for r_now, r_before in zip(now, before)]
+        mean = sum(ratios) / self.num_tasks
+        spread = [mean + self.spread * (w - mean) for w in ratios]
+        self._weights = clamp_and_normalise(
+            spread, self.min_weight, float(self.num_tasks)
+        )
+
+    def extra_repr(self) -> str:
+        return (
+            f"tasks={self.tasks}, mode={self.mode!r}, "
+            f"history_length={self.history_length}, spread={self.spread}, "
+            f"min_weight={self.min_weight}"
+        )

@@ -1,0 +1,170 @@
+import json
+import os.path as osp
+
+import mmseg
+import pytest
+import torch
+from mmengine.config import Config
+from mmseg.registry import MODELS
+from mmseg.utils import register_all_modules
+
+from mtcp.models.backbones import (
+    MASK2FORMER_HEAD_SWIN_S,
+    MASK2FORMER_SWIN_S_ADE20K_URL,
+    SWIN_S,
+    TINY_MASK2FORMER_HEAD,
+    TINY_SWIN,
+    SharedMask2Former,
+)
+
+MMSEG_CONFIG = osp.join(
+    osp.dirname(mmseg.__file__),
+    ".mim/configs/mask2former/mask2former_swin-s_8xb2-160k_ade20k-512x512.py",
+)
+
+
+def tiny(**kwargs) -> SharedMask2Former:
+    torch.manual_seed(0)
+    model = SharedMask2Former(TINY_SWIN, TINY_MASK2FORMER_HEAD, **kwargs)
+    model.init_weights()
+    return model
+
+
+def as_plain(cfg) -> dict:
+    # Configs hold tuples where the defaults hold lists: compare the JSON view.
+    return json.loads(json.dumps(cfg))
+
+
+@pytest.mark.parametrize("mask_layers", ["last", "all"])
+@pytest.mark.parametrize("mask_act", ["sigmoid", None])
+def test_tiny_forward_backward_reaches_every_trainable_parameter(mask_act, mask_layers):
+    model = tiny(mask_act=mask_act, mask_layers=mask_layers)
+    model.train()
+    out = model(torch.randn(2, 3, 64, 64))
+    out.pow(2).mean().backward()
+
+    assert out.shape == (2, TINY_MASK2FORMER_HEAD["out_channels"], 16, 16)
+    assert model.out_channels == 32
+    assert not model.decode_head.cls_embed.weight.requires_grad
+    no_grad = [
+        n for n, p in model.named_parameters() if p.requires_grad and p.grad is None
+    ]
+    assert no_grad == []
+
+
+@pytest.mark.parametrize("mask_layers", ["last", "all"])
+@pytest.mark.parametrize("mask_act", ["sigmoid", None])
+def test_shared_representation_is_the_sum_over_queries(mask_act, mask_layers):
+    model = tiny(mask_act=mask_act, mask_layers=mask_layers).eval()
+    x = torch.randn(1, 3, 64, 64)
+    with torch.no_grad():
+        out = model(x)
+        mask_features, mask_logits = model.forward_masks(x)
+    num_layers = TINY_MASK2FORMER_HEAD["transformer_decoder"]["num_layers"]
+    assert len(mask_logits) == (num_layers if mask_layers == "all" else 1)
+    act = torch.sigmoid if mask_act == "sigmoid" else (lambda m: m)
+    # The explicit (B, Q, C, h, w) product the module must never build.
+    per_layer = [
+        (mask_features[:, None] * act(m)[:, :, None]).sum(1) for m in mask_logits
+    ]
+    expected = torch.stack(per_layer).mean(0)
+    assert torch.allclose(out, expected, atol=1e-5, rtol=1e-4)
+
+
+def test_matches_mmseg_mask2former_swin_s(tmp_path):
+    """The issue's acceptance test: mmseg's own Swin-S Mask2Former checkpoint
+    loads with no key remapping and gives the same outputs."""
+    register_all_modules(init_default_scope=False)
+    cfg = Config.fromfile(MMSEG_CONFIG)
+    cfg.model.backbone.init_cfg = None
+    # Normalisation is not under test and its type needs mmseg's default scope.
+    cfg.model.pop("data_preprocessor")
+    assert as_plain(cfg.model.backbone) == as_plain(SWIN_S)
+    assert as_plain(cfg.model.decode_head) == as_plain(MASK2FORMER_HEAD_SWIN_S)
+
+    torch.manual_seed(0)
+    reference = MODELS.build(cfg.model)
+    reference.init_weights()
+    reference.eval()
+    state_dict = reference.state_dict()
+    path = str(tmp_path / "mask2former_swin-s.pth")
+    torch.save({"meta": {"mmseg_version": mmseg.__version__}, "state_dict": state_dict}, path)
+
+    model = SharedMask2Former(
+        SWIN_S,
+        MASK2FORMER_HEAD_SWIN_S,
+        init_cfg=dict(type="Pretrained", checkpoint=path),
+    )
+    model.init_weights()
+    model.eval()
+    assert set(model.state_dict()) == set(state_dict)
+    for name, value in model.state_dict().items():
+        assert torch.equal(value, state_dict[name]), name
+    assert model.load_pretrained(path) == ([], [])
+
+    x = torch.randn(1, 3, 64, 64)
+    with torch.no_grad():
+        feats = reference.extract_feat(x)
+        ref_features, _ = reference.decode_head.pixel_decoder(feats)
+        _, ref_masks = reference.decode_head(feats, [])
+        mask_features, mask_logits = model.forward_masks(x)
+        out = model(x)
+    assert mask_features.shape == (1, 256, 16, 16)
+    assert torch.allclose(mask_features, ref_features, atol=1e-5)
+    assert torch.allclose(mask_logits[-1], ref_masks[-1], atol=1e-4)
+    expected = ref_features * ref_masks[-1].sigmoid().sum(1, keepdim=True)
+    assert torch.allclose(out, expected, atol=1e-4, rtol=1e-4)
+
+
+def test_partial_checkpoint_reports_keys_by_name(tmp_path):
+    source = tiny()
+    state_dict = source.state_dict()
+    dropped = "decode_head.query_feat.weight"
+    state_dict.pop(dropped)
+    state_dict["decode_head.not_a_layer.weight"] = torch.zeros(1)
+    path = str(tmp_path / "partial.pth")
+    torch.save({"state_dict": state_dict}, path)
+
+    model = SharedMask2Former(TINY_SWIN, TINY_MASK2FORMER_HEAD)
+    missing, unexpected = model.load_pretrained(path)
+    assert missing == [dropped]
+    assert unexpected == ["decode_head.not_a_layer.weight"]
+    name = "backbone.patch_embed.projection.weight"
+    assert torch.equal(model.state_dict()[name], source.state_dict()[name])
+
+
+def test_checkpoint_without_matching_keys_is_an_error(tmp_path):
+    path = str(tmp_path / "other.pth")
+    torch.save({"state_dict": {"head.fc.weight": torch.zeros(2, 2)}}, path)
+    model = SharedMask2Former(TINY_SWIN, TINY_MASK2FORMER_HEAD)
+    with pytest.raises(KeyError, match="head.fc.weight"):
+        model.load_pretrained(path)
+
+
+def test_missing_checkpoint_file_says_where_to_download(tmp_path):
+    path = str(tmp_path / "absent.pth")
+    model = SharedMask2Former(
+        TINY_SWIN,
+        TINY_MASK2FORMER_HEAD,
+        init_cfg=dict(type="Pretrained", checkpoint=path),
+    )
+    with pytest.raises(FileNotFoundError) as error:
+        model.init_weights()
+    message = str(error.value)
+    assert path in message
+    assert MASK2FORMER_SWIN_S_ADE20K_URL in message
+    assert "init_cfg.checkpoint" in message
+
+
+def test_bad_arguments_and_inputs_are_rejected():
+    with pytest.raises(ValueError, match="mask_act"):
+        SharedMask2Former(TINY_SWIN, TINY_MASK2FORMER_HEAD, mask_act="softmax")
+    with pytest.raises(ValueError, match="mask_layers"):
+        SharedMask2Former(TINY_SWIN, TINY_MASK2FORMER_HEAD, mask_layers="first")
+    with pytest.raises(ValueError, match="checkpoint"):
+        SharedMask2Former(
+            TINY_SWIN, TINY_MASK2FORMER_HEAD, init_cfg=dict(type="Pretrained")
+        )
+    model = SharedMask2Former(TINY_SWIN, TINY_MASK2FORMER_HEAD)
+    with pytest.raises(ValueError, match=r"\(B, 3, H, W\)"):
+        model(torch.randn(1, 4, 64, 64))

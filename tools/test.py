@@ -1,0 +1,155 @@
+"""Test (evaluate) a multi-task model checkpoint.
+
+Usage::
+
+    python tools/test.py CONFIG CHECKPOINT [--work-dir DIR] [--out DIR]
+        [--show] [--show-dir DIR] [--wait-time SECONDS] [--tta]
+        [--cfg-options KEY=VALUE ...] [--launcher {none,pytorch,slurm,mpi}]
+"""
+
+import argparse
+import os
+import os.path as osp
+from typing import Optional, Sequence
+
+from mmengine.config import Config, DictAction
+from mmengine.runner import Runner
+from mmseg.registry import RUNNERS
+
+# tools/ is sys.path[0] when this file runs as a script.
+from train import (
+    LAUNCHERS,
+    adapt_to_cpu_distributed,
+    init_cpu_process_group,
+    load_config,
+    set_work_dir,
+)
+
+
+def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description="Test (and evaluate) a multi-task model"
+    )
+    parser.add_argument("config", help="test config file path")
+    parser.add_argument("checkpoint", help="checkpoint file")
+    parser.add_argument(
+        "--work-dir",
+        help="the directory to save the file containing evaluation metrics "
+        "(default: ./work_dirs/<config name>)",
+    )
+    parser.add_argument(
+        "--out",
+        help="directory where the per-task predictions are saved; the metrics "
+        "are computed as well",
+    )
+    parser.add_argument("--show", action="store_true", help="show the panels")
+    parser.add_argument(
+        "--show-dir",
+        help="directory where one visualisation panel per test image is saved",
+    )
+    parser.add_argument(
+        "--wait-time", type=float, default=2, help="the interval of show (s)"
+    )
+    parser.add_argument(
+        "--cfg-options",
+        nargs="+",
+        action=DictAction,
+        help="override some settings in the used config, the key-value pair "
+        "in xxx=yyy format will be merged into config file. If the value to "
+        'be overwritten is a list, it should be like key="[a,b]" or key=a,b '
+        'It also allows nested list/tuple values, e.g. key="[(a,b),(c,d)]" '
+        "Note that the quotation marks are necessary and that no white space "
+        "is allowed.",
+    )
+    parser.add_argument(
+        "--launcher", choices=LAUNCHERS, default="none", help="job launcher"
+    )
+    parser.add_argument(
+        "--tta",
+        action="store_true",
+        help="test-time augmentation: average with the horizontally flipped image",
+    )
+    # torch.distributed.launch passes --local-rank; torchrun sets LOCAL_RANK.
+    parser.add_argument("--local_rank", "--local-rank", type=int, default=0)
+    args = parser.parse_args(argv)
+    if "LOCAL_RANK" not in os.environ:
+        os.environ["LOCAL_RANK"] = str(args.local_rank)
+    return args
+
+
+def trigger_visualization_hook(
+    cfg: Config, show: bool, show_dir: Optional[str], wait_time: float
+) -> None:
+    """Turn on drawing in the ``visualization`` default hook."""
+    hook = cfg.get("default_hooks", {}).get("visualization")
+    if hook is None:
+        raise RuntimeError(
+            "--show/--show-dir need a visualization hook in default_hooks, e.g. "
+            "default_hooks = dict(visualization=dict("
+            "type='MultiTaskVisualizationHook'))"
+        )
+    hook.draw = True
+    if show:
+        hook.show = True
+        hook.wait_time = wait_time
+    if show_dir is not None:
+        hook.out_dir = show_dir
+
+
+def enable_flip_tta(cfg: Config) -> None:
+    """The MTCP model averages with the flipped image when ``test_cfg.flip``."""
+    if cfg.model.get("test_cfg") is None:
+        cfg.model.test_cfg = dict()
+    cfg.model.test_cfg.flip = True
+
+
+def set_prediction_dir(cfg: Config, out_dir: str) -> None:
+    """Make every ``MultiTaskMetric`` of the test evaluator save predictions.
+
+    ``format_only`` stays as configured, so the metrics are still computed.
+    """
+    evaluator = cfg.get("test_evaluator")
+    metrics = evaluator if isinstance(evaluator, list) else [evaluator]
+    found = False
+    for metric in metrics:
+        if isinstance(metric, dict) and metric.get("type") == "MultiTaskMetric":
+            metric.output_dir = out_dir
+            found = True
+    if not found:
+        raise ValueError(
+            "--out needs a MultiTaskMetric in test_evaluator, which saves the "
+            f"predictions; got test_evaluator={evaluator}"
+        )
+
+
+def build_test_config(args: argparse.Namespace) -> Config:
+    """The config a test run uses, with every command-line option applied."""
+    cfg = load_config(args.config, args.cfg_options)
+    if "://" not in args.checkpoint and not osp.isfile(args.checkpoint):
+        raise FileNotFoundError(f"Checkpoint file not found: {args.checkpoint}")
+    cfg.load_from = args.checkpoint
+    cfg.launcher = args.launcher
+    set_work_dir(cfg, args.config, args.work_dir)
+    if args.show or args.show_dir:
+        trigger_visualization_hook(cfg, args.show, args.show_dir, args.wait_time)
+    if args.tta:
+        enable_flip_tta(cfg)
+    if args.out is not None:
+        set_prediction_dir(cfg, args.out)
+    adapt_to_cpu_distributed(cfg, args.launcher)
+    return cfg
+
+
+def main(argv: Optional[Sequence[str]] = None) -> None:
+    args = parse_args(argv)
+    cfg = build_test_config(args)
+    init_cpu_process_group(cfg, args.launcher)
+    if "runner_type" not in cfg:
+        runner = Runner.from_cfg(cfg)
+    else:
+        runner = RUNNERS.build(cfg)
+    runner.test()
+
+
+if __name__ == "__main__":
+    main()
