@@ -27,7 +27,7 @@ class MultiTaskVisualizer(Visualizer):
 
     Colours come from :func:`mtcp.visualization.colorize.colorize_task`;
     class maps use ``dataset_meta['palette']`` (semseg) and
-    ``dataset_meta['part_palette']`` (parts) when present.
+    ``dataset_meta['part_palette']`` (parts), which must be present.
 
     Args:
         name (str): Name of the instance. Defaults to 'visualizer'.
@@ -68,9 +68,16 @@ class MultiTaskVisualizer(Visualizer):
 
     def _palette(self, task: str) -> Optional[Sequence]:
         key = PALETTE_KEYS.get(task)
-        if key is None or self.dataset_meta is None:
+        if key is None:
             return None
-        return self.dataset_meta.get(key)
+        palette = (self.dataset_meta or {}).get(key)
+        if palette is None:
+            raise ValueError(
+                f"MultiTaskVisualizer: dataset_meta has no {key!r} to colour "
+                f"the {task} map; set the visualizer's dataset_meta (the "
+                "runner does so from the dataset's metainfo)"
+            )
+        return palette
 
     def _tile(
         self,

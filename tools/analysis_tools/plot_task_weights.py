@@ -134,13 +134,15 @@ def load_task_scalars(path: str) -> Tuple[Series, Series, str]:
         print(f"Skipped {len(skipped)} unreadable line(s) of {path}: {skipped[:10]}")
 
     def series(kind: str) -> Series:
-        return {
-            task: sorted(values.items()) for task, values in records[kind].items()
-        }
+        return {task: sorted(values.items()) for task, values in records[kind].items()}
 
     if records["period_weight"]:
         return series("period_weight"), series("period_loss"), "period"
     if records["iter_weight"]:
+        print(
+            f"{path} has no TaskWeightingHook records (weight/<task>); plotting "
+            "the per-iteration weight.<task> and <task>.loss log variables"
+        )
         weights = series("iter_weight")
         losses = {t: v for t, v in series("iter_loss").items() if t in weights}
         return weights, losses, "iter"

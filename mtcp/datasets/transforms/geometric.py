@@ -1,5 +1,6 @@
 from typing import Iterator, Optional, Sequence, Tuple, Union
 
+import cv2
 import mmcv
 import numpy as np
 from mmcv.transforms import BaseTransform, RandomFlip, Resize
@@ -37,7 +38,8 @@ class MultiTaskResize(Resize):
     """Resize the image and every task's label map (mmcv's ``Resize``).
 
     The image is interpolated with ``interpolation``; every label map is
-    resized to exactly the new image size with nearest neighbour. Depth is
+    resized to exactly the new image size with nearest neighbour sampled at
+    pixel centres (so labels stay aligned with the bilinear image). Depth is
     divided by the scale factor (the geometric mean of the width and height
     factors), so a scene seen ``s`` times larger appears ``s`` times closer;
     normals are renormalised. ``scale_factor`` (w, h) and ``img_shape`` are
@@ -73,8 +75,10 @@ class MultiTaskResize(Resize):
         new_h, new_w = results["img"].shape[:2]
         w_scale, h_scale = results["scale_factor"]
         for info, key in task_maps(results):
-            label = mmcv.imresize(
-                results[key], (new_w, new_h), interpolation="nearest", backend="cv2"
+            # INTER_NEAREST samples at pixel corners, half a pixel off the
+            # image's bilinear grid; the exact variant samples pixel centres
+            label = cv2.resize(
+                results[key], (new_w, new_h), interpolation=cv2.INTER_NEAREST_EXACT
             )
             if info.kind == "depth":
                 label = label / np.float32(np.sqrt(w_scale * h_scale))

@@ -6,13 +6,18 @@ from typing import Dict
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from mmengine.logging import print_log
 
 from .base_meter import ArrayLike, BaseMeter, Statistics, check_same_size, to_tensor
 
 ANGLE_THRESHOLDS = (11.25, 22.5, 30.0)
 MAX_ANGLE = 180.0
+
+
+def _length(vectors: torch.Tensor) -> torch.Tensor:
+    """Euclidean length of (3, N) vectors, per row to avoid a strided
+    reduction, which is several times slower on CPU."""
+    return torch.hypot(torch.hypot(vectors[0], vectors[1]), vectors[2])
 
 
 class NormalsMeter(BaseMeter):
@@ -73,16 +78,14 @@ class NormalsMeter(BaseMeter):
                 )
         check_same_size(pred, gt, self.task)
         gt = gt.to(device=pred.device, dtype=torch.float64)
-        valid = gt.abs().sum(dim=0) > 0
+        valid = (gt != 0).any(dim=0)
         pred = pred.double()[:, valid]
         if not torch.isfinite(pred).all():
             raise ValueError("normals prediction has NaN or infinite values")
-        pred = F.normalize(pred, dim=0)
-        gt = F.normalize(gt[:, valid], dim=0)
-        angle = 2 * torch.atan2(
-            torch.linalg.vector_norm(pred - gt, dim=0),
-            torch.linalg.vector_norm(pred + gt, dim=0),
-        )
+        gt = gt[:, valid]
+        pred = pred / _length(pred).clamp(min=1e-12)
+        gt = gt / _length(gt)
+        angle = 2 * torch.atan2(_length(pred - gt), _length(pred + gt))
         return torch.rad2deg(angle)
 
     def statistics(self, pred: ArrayLike, gt: ArrayLike) -> Statistics:

@@ -12,10 +12,9 @@ from mmengine.config import ConfigDict
 from mmengine.logging import print_log
 from mmengine.model import BaseModule
 from mmengine.runner.checkpoint import _load_checkpoint
-from torch import Tensor
-
 from mmseg.registry import MODELS
 from mmseg.utils import ConfigType, OptConfigType
+from torch import Tensor
 
 MASK2FORMER_SWIN_S_ADE20K_URL = (
     "https://download.openmmlab.com/mmsegmentation/v0.5/mask2former/"
@@ -345,9 +344,9 @@ class SharedMask2Former(BaseModule):
             level = i % num_levels
             # A query whose mask covers no key would attend to nothing and
             # give NaNs: let it attend everywhere, as mmdet does.
-            attn_mask = attn_mask & (attn_mask.sum(-1) != attn_mask.shape[-1])[
-                ..., None
-            ]
+            attn_mask = (
+                attn_mask & (attn_mask.sum(-1) != attn_mask.shape[-1])[..., None]
+            )
             query = head.transformer_decoder.layers[i](
                 query=query,
                 key=keys[level],

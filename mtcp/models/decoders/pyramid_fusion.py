@@ -7,10 +7,9 @@ import torch.nn as nn
 import torch.nn.functional as F
 from mmcv.cnn import ConvModule
 from mmengine.model import BaseModule
-from torch import Tensor
-
 from mmseg.registry import MODELS
-from mmseg.utils import ConfigType, OptConfigType, OptMultiConfig
+from mmseg.utils import OptConfigType, OptMultiConfig
+from torch import Tensor
 
 
 @MODELS.register_module()

@@ -7,12 +7,11 @@ from mmcv.cnn import build_norm_layer
 from mmengine.config import ConfigDict
 from mmengine.model import BaseModule
 from mmengine.model.weight_init import constant_init, trunc_normal_init
-from torch import Tensor
-
 from mmseg.models.backbones.swin import SwinBlockSequence
 from mmseg.models.utils.embed import PatchMerging
 from mmseg.registry import MODELS
 from mmseg.utils import ConfigType, OptMultiConfig
+from torch import Tensor
 
 
 @MODELS.register_module()
@@ -129,7 +128,10 @@ class HierarchicalTaskDecoder(BaseModule):
         for stage, norm in zip(self.stages, self.norms):
             tokens, next_hw_shape, out, hw_shape = stage(tokens, hw_shape)
             stages.append(
-                norm(out).transpose(1, 2).reshape(batch_size, -1, *hw_shape).contiguous()
+                norm(out)
+                .transpose(1, 2)
+                .reshape(batch_size, -1, *hw_shape)
+                .contiguous()
             )
             hw_shape = next_hw_shape
         return stages, self.fusion(stages)

@@ -177,4 +177,6 @@ class MultiTaskDataPreProcessor(BaseDataPreprocessor):
                     f"MultiTaskDataPreProcessor: {info.gt_field} ({task}) has size "
                     f"{tuple(label.shape[-2:])}, expected the image size {img_shape}"
                 )
+            # PixelData refuses a value of another size than its current one.
+            del pixel_data.data
             pixel_data.data = self._pad(label, shape, info.pad_value)

@@ -208,7 +208,7 @@ class MTCP(BaseModel):
 
     @staticmethod
     def _check_test_cfg(test_cfg: OptConfigType) -> dict:
-        test_cfg = dict(flip=False, **(test_cfg or {}))
+        test_cfg = dict(dict(flip=False), **(test_cfg or {}))
         unknown = set(test_cfg) - set(TEST_CFG_KEYS)
         if unknown:
             raise ValueError(

@@ -113,9 +113,10 @@ class BaseWeighting(nn.Module, metaclass=ABCMeta):
         for task in self.tasks:
             task_loss = self.project(main[task])
             if aux[task]:
-                task_loss = task_loss + torch.stack(
-                    [self.project(term) for term in aux[task]]
-                ).mean()
+                task_loss = (
+                    task_loss
+                    + torch.stack([self.project(term) for term in aux[task]]).mean()
+                )
             per_task.append(task_loss)
         task_losses = torch.stack(per_task)
         total = self.combine(task_losses)
@@ -225,10 +226,13 @@ class BaseWeighting(nn.Module, metaclass=ABCMeta):
         )
         for name, value in losses.items():
             if not isinstance(value, torch.Tensor) or value.numel() != 1:
+                got = (
+                    f"a tensor of shape {tuple(value.shape)}"
+                    if torch.is_tensor(value)
+                    else type(value).__name__
+                )
                 raise TypeError(
-                    f"Loss term {name!r} must be a scalar tensor, got "
-                    f"{type(value).__name__}"
-                    + (f" of shape {tuple(value.shape)}" if torch.is_tensor(value) else "")
+                    f"Loss term {name!r} must be a scalar tensor, got {got}"
                 )
             value = value.reshape(())
             task, _, rest = name.partition(".")

@@ -109,9 +109,7 @@ class LPS(BaseWeighting):
         if mode not in LPS_MODES:
             raise ValueError(f"`mode` must be one of {LPS_MODES}, got {mode!r}")
         if isinstance(history_length, bool) or not isinstance(history_length, int):
-            raise TypeError(
-                f"`history_length` must be an int, got {history_length!r}"
-            )
+            raise TypeError(f"`history_length` must be an int, got {history_length!r}")
         if history_length < 1:
             raise ValueError(f"`history_length` must be >= 1, got {history_length}")
         if not spread > 0:

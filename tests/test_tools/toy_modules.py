@@ -1,0 +1,100 @@
+"""A tiny stand-in model and in-memory dataset for the tool tests.
+
+Imported by the tests and, through ``custom_imports=['toy_modules']``, by the
+processes that ``tools/dist_train.sh`` starts (``tests/test_tools`` is then
+on PYTHONPATH).
+"""
+
+from typing import List, Optional
+
+import numpy as np
+import torch
+import torch.nn as nn
+from mmengine.dataset import BaseDataset
+from mmengine.model import BaseModel
+from mmengine.structures import PixelData
+from mmseg.registry import DATASETS, MODELS
+
+from mtcp.structures import MultiTaskDataSample
+
+TOY_SIZE = (24, 32)
+
+
+@MODELS.register_module(force=True)
+class ToyMultiTaskModel(BaseModel):
+    """Predicts semseg, depth, normals and saliency from image colours.
+
+    semseg: class 1 where the blue channel is bright, else 0; depth: 2 m;
+    normals: +z; saliency: 0.25, or 1.0 with ``test_cfg=dict(flip=True)`` so a
+    test can see that flip TTA reached the model.
+    """
+
+    def __init__(
+        self,
+        data_preprocessor: Optional[dict] = None,
+        test_cfg: Optional[dict] = None,
+    ) -> None:
+        super().__init__(data_preprocessor=data_preprocessor)
+        self.conv = nn.Conv2d(3, 1, 1)
+        self.test_cfg = dict(test_cfg or {})
+
+    def forward(
+        self,
+        inputs: torch.Tensor,
+        data_samples: Optional[List[MultiTaskDataSample]] = None,
+        mode: str = "tensor",
+    ):
+        if mode == "loss":
+            return dict(loss=self.conv(inputs.float()).mean() ** 2)
+        if mode == "predict":
+            return self.predict(inputs, data_samples)
+        return self.conv(inputs.float())
+
+    def predict(self, inputs, data_samples):
+        saliency = 1.0 if self.test_cfg.get("flip") else 0.25
+        for img, sample in zip(inputs, data_samples):
+            height, width = sample.ori_shape
+            img = img[:, :height, :width]
+            semseg = (img[2:3] > 127).long()
+            sample.set_pred("semseg", PixelData(data=semseg))
+            sample.set_pred("depth", PixelData(data=torch.full((1, height, width), 2.0)))
+            normals = torch.zeros(3, height, width)
+            normals[2] = 1
+            sample.set_pred("normals", PixelData(data=normals))
+            sample.set_pred(
+                "saliency", PixelData(data=torch.full((1, height, width), saliency))
+            )
+        return data_samples
+
+
+@DATASETS.register_module(force=True)
+class ToyMultiTaskDataset(BaseDataset):
+    """Random images with a depth label, made in memory."""
+
+    METAINFO = dict(classes=("background", "blue"), palette=[(0, 0, 0), (0, 0, 255)])
+
+    def __init__(
+        self, num_samples: int = 8, pipeline: tuple = (), lazy_init: bool = False
+    ) -> None:
+        self.num_samples = num_samples
+        super().__init__(pipeline=list(pipeline), lazy_init=lazy_init)
+
+    def load_data_list(self) -> List[dict]:
+        return [
+            dict(img_path=f"toy://{index}", index=index)
+            for index in range(self.num_samples)
+        ]
+
+    def prepare_data(self, idx: int) -> dict:
+        info = self.get_data_info(idx)
+        rng = np.random.default_rng(info["index"])
+        img = rng.integers(0, 256, TOY_SIZE + (3,), dtype=np.uint8)
+        info.update(
+            img=img,
+            img_shape=TOY_SIZE,
+            ori_shape=TOY_SIZE,
+            tasks=["semseg", "depth"],
+            gt_seg_map=(img[..., 0] > 127).astype(np.uint8),
+            gt_depth=np.full(TOY_SIZE, 2.0, dtype=np.float32),
+        )
+        return self.pipeline(info)
