@@ -31,7 +31,9 @@ def test_normals(layout):
     normals = np.array([[[1.0, 0, 0], [0, -1.0, 0], [0, 0, 0], [0, 0, 1]]], np.float32)
     data = normals.transpose(2, 0, 1) if layout == "chw" else normals
     out = colorize_task("normals", data)
-    np.testing.assert_array_equal(out[0], [[255, 128, 128], [128, 0, 128], [0, 0, 0], [128, 128, 255]])
+    np.testing.assert_array_equal(
+        out[0], [[255, 128, 128], [128, 0, 128], [0, 0, 0], [128, 128, 255]]
+    )
 
 
 def test_binary_maps_as_grey():

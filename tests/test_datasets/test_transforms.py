@@ -24,11 +24,26 @@ def block_results(seed=0, shape=(48, 64)):
     block's colour must carry exactly that block's labels."""
     rng = np.random.default_rng(seed)
     h, w = shape
-    rows = np.searchsorted(np.sort(rng.choice(np.arange(3, h - 3), 5, replace=False)), np.arange(h), side="right")
-    cols = np.searchsorted(np.sort(rng.choice(np.arange(3, w - 3), 6, replace=False)), np.arange(w), side="right")
+    rows = np.searchsorted(
+        np.sort(rng.choice(np.arange(3, h - 3), 5, replace=False)),
+        np.arange(h),
+        side="right",
+    )
+    cols = np.searchsorted(
+        np.sort(rng.choice(np.arange(3, w - 3), 6, replace=False)),
+        np.arange(w),
+        side="right",
+    )
     block = rows[:, None] * 7 + cols[None, :]
     n = 42
-    colours = np.stack([(np.arange(n) * 37 + 11) % 251 + 1, (np.arange(n) * 91 + 5) % 251 + 1, np.arange(n) * 5 + 30], 1).astype(np.uint8)
+    colours = np.stack(
+        [
+            (np.arange(n) * 37 + 11) % 251 + 1,
+            (np.arange(n) * 91 + 5) % 251 + 1,
+            np.arange(n) * 5 + 30,
+        ],
+        1,
+    ).astype(np.uint8)
     vec = rng.normal(size=(n, 3))
     vec /= np.linalg.norm(vec, axis=1, keepdims=True)
     results = dict(
@@ -53,7 +68,12 @@ def check_alignment(results, colours, vec, min_checked=0.4):
     valid = np.zeros(img.shape[:2], bool)
     valid[:h, :w] = True
     key = img.astype(np.int64) @ np.array([65536, 256, 1])
-    lookup = dict(zip((colours.astype(np.int64) @ np.array([65536, 256, 1])).tolist(), range(len(colours))))
+    lookup = dict(
+        zip(
+            (colours.astype(np.int64) @ np.array([65536, 256, 1])).tolist(),
+            range(len(colours)),
+        )
+    )
     block = np.vectorize(lambda k: lookup.get(k, -1))(key)
     checked = valid & (block >= 0)
     assert checked.sum() >= min_checked * valid.sum()
@@ -63,7 +83,9 @@ def check_alignment(results, colours, vec, min_checked=0.4):
     np.testing.assert_array_equal(results["gt_saliency"][checked], b % 2)
     np.testing.assert_array_equal(results["gt_edge"][checked], b // 2 % 2)
     scale = np.sqrt(np.prod(results.get("scale_factor", (1.0, 1.0))))
-    np.testing.assert_allclose(results["gt_depth"][checked] * scale, 1 + 0.1 * b, rtol=1e-5)
+    np.testing.assert_allclose(
+        results["gt_depth"][checked] * scale, 1 + 0.1 * b, rtol=1e-5
+    )
     expected = vec[b].copy()
     if results.get("flip", False):
         expected[:, 0] *= -1
@@ -129,11 +151,17 @@ def test_flip_negates_normal_x():
     src = {k: v.copy() for k, v in results.items() if k.startswith("gt_")}
     out = MultiTaskRandomFlip(prob=1.0)(results)
     assert out["flip"] and out["flip_direction"] == "horizontal"
-    np.testing.assert_array_equal(out["gt_normals"][:, ::-1, 0], -src["gt_normals"][..., 0])
-    np.testing.assert_array_equal(out["gt_normals"][:, ::-1, 1:], src["gt_normals"][..., 1:])
+    np.testing.assert_array_equal(
+        out["gt_normals"][:, ::-1, 0], -src["gt_normals"][..., 0]
+    )
+    np.testing.assert_array_equal(
+        out["gt_normals"][:, ::-1, 1:], src["gt_normals"][..., 1:]
+    )
     np.testing.assert_array_equal(out["gt_depth"][:, ::-1], src["gt_depth"])
     out = MultiTaskRandomFlip(prob=1.0, direction="vertical")(block_results()[0])
-    np.testing.assert_array_equal(out["gt_normals"][::-1, :, 1], -src["gt_normals"][..., 1])
+    np.testing.assert_array_equal(
+        out["gt_normals"][::-1, :, 1], -src["gt_normals"][..., 1]
+    )
     out = MultiTaskRandomFlip(prob=0.0)(block_results()[0])
     assert not out["flip"]
     np.testing.assert_array_equal(out["gt_normals"], src["gt_normals"])
@@ -147,7 +175,9 @@ def test_pad_values_and_shapes():
         label = out[TASKS[name].results_key]
         assert (label[48:] == 255).all() and (label[:, 64:] == 255).all()
     assert (out["gt_depth"][48:] == 0).all() and (out["gt_normals"][:, 64:] == 0).all()
-    with pytest.raises(ValueError, match="blocks.png: image of size \\(48, 64\\) is larger"):
+    with pytest.raises(
+        ValueError, match="blocks.png: image of size \\(48, 64\\) is larger"
+    ):
         MultiTaskPad(size=(40, 70))(block_results()[0])
 
 
@@ -162,24 +192,43 @@ def test_crop_cat_max_ratio_needs_semseg():
 def test_missing_label_map_is_an_error():
     results = block_results()[0]
     del results["gt_depth"]
-    with pytest.raises(KeyError, match="task 'depth' has no label map results\\['gt_depth'\\]"):
+    with pytest.raises(
+        KeyError, match="task 'depth' has no label map results\\['gt_depth'\\]"
+    ):
         MultiTaskRandomFlip(prob=1.0)(results)
 
 
 def test_pack_dtypes_and_meta():
-    results = MultiTaskPad(size=(48, 64))(MultiTaskRandomFlip(prob=1.0)(block_results()[0]))
+    results = MultiTaskPad(size=(48, 64))(
+        MultiTaskRandomFlip(prob=1.0)(block_results()[0])
+    )
     packed = PackMultiTaskInputs()(results)
     inputs, sample = packed["inputs"], packed["data_samples"]
     assert inputs.shape == (3, 48, 64) and inputs.dtype == torch.uint8
     np.testing.assert_array_equal(inputs.permute(1, 2, 0).numpy(), results["img"])
-    expected = dict(semseg=(1, torch.int64), parts=(1, torch.int64), saliency=(1, torch.int64), edge=(1, torch.int64), depth=(1, torch.float32), normals=(3, torch.float32))
+    expected = dict(
+        semseg=(1, torch.int64),
+        parts=(1, torch.int64),
+        saliency=(1, torch.int64),
+        edge=(1, torch.int64),
+        depth=(1, torch.float32),
+        normals=(3, torch.float32),
+    )
     for name, (channels, dtype) in expected.items():
         data = sample.get_gt(name).data
         assert data.shape == (channels, 48, 64) and data.dtype == dtype, name
-    np.testing.assert_array_equal(sample.gt_sem_seg.data[0].numpy(), results["gt_seg_map"])
-    np.testing.assert_array_equal(sample.gt_normals.data.numpy(), results["gt_normals"].transpose(2, 0, 1))
+    np.testing.assert_array_equal(
+        sample.gt_sem_seg.data[0].numpy(), results["gt_seg_map"]
+    )
+    np.testing.assert_array_equal(
+        sample.gt_normals.data.numpy(), results["gt_normals"].transpose(2, 0, 1)
+    )
     meta = sample.metainfo
-    assert meta["flip"] and meta["flip_direction"] == "horizontal" and meta["tasks"] == ALL_TASKS
+    assert (
+        meta["flip"]
+        and meta["flip_direction"] == "horizontal"
+        and meta["tasks"] == ALL_TASKS
+    )
     assert meta["img_shape"] == (48, 64) and meta["pad_shape"] == (48, 64, 3)
     assert meta["ori_shape"] == (48, 64) and meta["img_path"] == "blocks.png"
 
@@ -208,7 +257,9 @@ def test_photometric_distortion_only_touches_the_image():
 
 @pytest.mark.parametrize("task_set", ["nyud", "pascal"])
 def test_dataloader_batches_have_padded_size(task_set):
-    ds = SyntheticScenesDataset(task_set, num_samples=4, img_size=(48, 64), seed=1, pipeline=TRAIN_PIPELINE)
+    ds = SyntheticScenesDataset(
+        task_set, num_samples=4, img_size=(48, 64), seed=1, pipeline=TRAIN_PIPELINE
+    )
     loader = DataLoader(ds, batch_size=2, collate_fn=pseudo_collate)
     batches = list(loader)
     assert len(batches) == 2

@@ -208,6 +208,8 @@ def test_bad_configs_raise_clear_errors():
         build(test_cfg=dict(mode="slide"))
     with pytest.raises(ValueError, match="not among the model's tasks"):
         build(losses=dict(parts=dict(type="TaskCrossEntropyLoss")))
+    with pytest.raises(ValueError, match="coherence_weight must be >= 0"):
+        build(cfm=dict(coherence_weight=-1.0))
     model = build()
     data = model.data_preprocessor(make_batch(["semseg", "depth"]), True)
     with pytest.raises(ValueError, match="sample 0 has no gt_normals for task 'normals'"):
@@ -279,7 +281,8 @@ def test_flip_test_time_augmentation_is_mirror_equivariant():
     with torch.no_grad():
         a = model(**data, mode="predict")[0]
         b = model(**mirrored, mode="predict")[0]
-        no_tta = build().eval()(**data, mode="predict")[0]
+        # predict fills the given samples in place: no samples, fresh ones.
+        no_tta = build().eval().predict(data["inputs"])[0]
     sign = torch.tensor([-1.0, 1.0, 1.0]).view(3, 1, 1)
     torch.testing.assert_close(b.pred_depth.data, a.pred_depth.data.flip(-1))
     torch.testing.assert_close(b.pred_normals.data, a.pred_normals.data.flip(-1) * sign)

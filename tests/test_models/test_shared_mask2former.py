@@ -180,3 +180,10 @@ def test_bad_arguments_and_inputs_are_rejected():
     model = SharedMask2Former(TINY_SWIN, TINY_MASK2FORMER_HEAD)
     with pytest.raises(ValueError, match=r"\(B, 3, H, W\)"):
         model(torch.randn(1, 4, 64, 64))
+
+
+def test_sizes_not_divisible_by_32_give_ceil_quarter_resolution():
+    model = tiny().eval()
+    with torch.no_grad():
+        out = model(torch.randn(1, 3, 70, 90))
+    assert out.shape == (1, 32, 18, 23)

@@ -174,9 +174,11 @@ model = dict(
     cfm=dict(coherence_weight=1.0, kv_downsample=1, attention="sdpa", residual=False),
     srm=dict(),
     head=dict(),
-    losses=None,
+    # Per-task loss overrides; the defaults are MTCP's DEFAULT_LOSSES.
+    losses=dict(),
     use_cfm=True,
     use_srm=True,
-    weighting=None,
+    # No `weighting` here: the plain sum. Top-level configs set e.g.
+    # weighting=dict(type="LPS") together with the TaskWeightingHook.
     test_cfg=dict(flip=False),
 )

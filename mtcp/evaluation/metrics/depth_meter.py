@@ -64,11 +64,13 @@ class DepthMeter(BaseMeter):
         valid = gt > 0
         if self.max_depth is not None:
             valid &= gt <= self.max_depth
-        gt = gt[valid]
-        pred = pred[valid].double()
-        if not torch.isfinite(pred).all():
+        pred = pred.double()
+        if not torch.isfinite(pred[valid]).all():
             raise ValueError("depth prediction has NaN or infinite values")
-        pred = pred.clamp(min=MIN_PREDICTION, max=self.max_depth)
+        # dense masked arithmetic instead of boolean indexing, which is
+        # several times slower in torch on CPU; invalid pixels compare 1 to 1
+        gt = torch.where(valid, gt, 1.0)
+        pred = torch.where(valid, pred.clamp(min=MIN_PREDICTION, max=self.max_depth), 1.0)
         diff = pred - gt
         ratio = torch.maximum(pred / gt, gt / pred)
         stats = dict(
@@ -78,7 +80,8 @@ class DepthMeter(BaseMeter):
             log_sq_err=(pred.log() - gt.log()).square().sum(),
         )
         for k in (1, 2, 3):
-            stats[f"delta{k}"] = (ratio < DELTA_BASE**k).sum()
+            # invalid pixels have ratio 1 and would pass every delta
+            stats[f"delta{k}"] = ((ratio < DELTA_BASE**k) & valid).sum()
         return {key: value.cpu().numpy() for key, value in stats.items()}
 
     def compute(self) -> Dict[str, float]:

@@ -33,7 +33,8 @@ class SaliencyMeter(BaseMeter):
 
     Each image is reduced to two 20-bin histograms of "how many thresholds
     the probability passes", for all valid pixels and for the salient ones,
-    from which every threshold's counts follow by a cumulative sum.
+    from which every threshold's counts follow by a cumulative sum. The
+    thresholds are ``k / 20``.
 
     Args:
         beta_squared (float): Weight of precision over recall. Defaults to
@@ -62,29 +63,29 @@ class SaliencyMeter(BaseMeter):
         check_same_size(pred, gt, self.task)
         gt = gt.to(pred.device).long()
         valid = gt != self.ignore_index
-        gt = gt[valid]
-        pred = pred[valid].double()
-        if gt.numel() and (gt.min() < 0 or gt.max() > 1):
+        label = torch.where(valid, gt, 0)
+        if label.min() < 0 or label.max() > 1:
             raise ValueError(
                 "saliency label must be 0, 1 or ignore "
                 f"({self.ignore_index}), found values in "
-                f"[{gt.min().item()}, {gt.max().item()}]"
+                f"[{label.min().item()}, {label.max().item()}]"
             )
-        if pred.numel() and not (pred.min() >= 0 and pred.max() <= 1):
+        pred = torch.where(valid, pred.double(), 0.0)
+        if not (pred.min() >= 0 and pred.max() <= 1):
             raise ValueError(
                 "saliency prediction must be probabilities in [0, 1], found "
                 f"values in [{pred.min().item()}, {pred.max().item()}] "
                 "(pass sigmoid outputs, not logits)"
             )
-        thresholds = torch.as_tensor(self.thresholds, device=pred.device)
-        passed = torch.bucketize(pred, thresholds, right=True)
         size = len(self.thresholds) + 1
-        return dict(
-            all_hist=torch.bincount(passed, minlength=size).cpu().numpy(),
-            positive_hist=torch.bincount(passed[gt == 1], minlength=size)
-            .cpu()
-            .numpy(),
-        )
+        # thresholds passed = floor(20 p): exact for float32 probabilities,
+        # whose distance to any k / 20 exceeds float64's rounding of 20 p
+        passed = (pred * (size - 1)).floor().long().clamp(max=size - 1)
+        # one bincount for both histograms; invalid pixels go to a dropped bin
+        index = torch.where(valid, passed + size * label, 2 * size)
+        hist = torch.bincount(index.flatten(), minlength=2 * size + 1)[: 2 * size]
+        hist = hist.reshape(2, size).cpu().numpy()
+        return dict(all_hist=hist.sum(axis=0), positive_hist=hist[1].copy())
 
     def f_measures(self) -> np.ndarray:
         """Return the F-measure (fraction) at every threshold."""

@@ -291,7 +291,8 @@ class SharedMask2Former(BaseModule):
             inputs (Tensor): images (B, 3, H, W).
 
         Returns:
-            Tensor: ``F = E * sum_q act(M_q)`` of shape (B, C, H/4, W/4).
+            Tensor: ``F = E * sum_q act(M_q)`` of shape (B, C, H/4, W/4)
+            (ceil when H or W is not a multiple of 4: Swin pads its input).
         """
         mask_features, mask_logits = self.forward_masks(inputs)
         if self.mask_layers == "last":
