@@ -41,3 +41,22 @@ def test_binary_maps_as_grey():
     np.testing.assert_array_equal(out[0, :, 0], [0, 128, 255])
     out = colorize_task("edge", np.array([[[0, 1, 255]]], np.uint8))
     np.testing.assert_array_equal(out[0], [[0, 0, 0], [255, 255, 255], [0, 0, 0]])
+
+
+def test_browse_render_sample_tiles_every_task():
+    from conftest import load_tool
+    from mmengine.dataset import Compose
+
+    from mtcp.datasets import SyntheticScenesDataset
+
+    browse = load_tool("analysis_tools/browse_dataset.py")
+    tasks = ["semseg", "parts", "saliency", "normals", "edge"]
+    ds = SyntheticScenesDataset("pascal", num_samples=1, img_size=(48, 64), tasks=tasks)
+    results = ds.render(0)
+    sample = Compose([dict(type="PackMultiTaskInputs")])(dict(results))
+    picture = browse.render_sample(sample, ds.metainfo)
+    assert picture.shape == (48, 64 * 6, 3) and picture.dtype == np.uint8
+    np.testing.assert_array_equal(picture[:, :64], results["img"][..., ::-1])
+    np.testing.assert_array_equal(
+        picture[:, 64 * 4 : 64 * 5], colorize_task("normals", results["gt_normals"])
+    )

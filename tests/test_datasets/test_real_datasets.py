@@ -231,3 +231,21 @@ def test_listing_5000_ids_is_fast(tmp_path):
     elapsed = time.perf_counter() - start
     assert len(ds) == 5000 and ds.get_data_info(4999)["img_path"].endswith("04999.png")
     assert elapsed < 3.0, f"listing 5,000 ids took {elapsed:.2f} s"
+
+
+def test_check_dataset_reports_every_problem(nyud_copy):
+    from conftest import load_tool
+
+    check = load_tool("dataset_converters/check_dataset.py").check_dataset
+    assert check(nyud_copy, "nyud") == []
+    os.remove(osp.join(nyud_copy, "normals", "100001.npy"))
+    mmcv.imwrite(
+        np.full((48, 64), 50, np.uint8),
+        osp.join(nyud_copy, "segmentation", "000002.png"),
+    )
+    np.save(osp.join(nyud_copy, "depth", "000000.npy"), np.ones((48, 64), np.int32))
+    problems = check(nyud_copy, "nyud")
+    assert len(problems) == 3
+    assert "000000.npy: depth has dtype int32" in problems[0]
+    assert "000002.png: semseg label values [49] out of range" in problems[1]
+    assert problems[2].startswith("[val]") and "no normals file" in problems[2]

@@ -189,13 +189,43 @@ def test_crop_cat_max_ratio_needs_semseg():
         MultiTaskRandomCrop(crop_size=(8, 8), cat_max_ratio=0.75)(results)
 
 
-def test_missing_label_map_is_an_error():
+def test_missing_label_map_is_an_error_when_packing():
     results = block_results()[0]
     del results["gt_depth"]
+    # a test pipeline resizes the image before loading labels: maps present move
+    out = MultiTaskResize(scale=(128, 96))(results)
+    assert out["gt_seg_map"].shape == (96, 128) and "gt_depth" not in out
     with pytest.raises(
         KeyError, match="task 'depth' has no label map results\\['gt_depth'\\]"
     ):
-        MultiTaskRandomFlip(prob=1.0)(results)
+        PackMultiTaskInputs()(out)
+
+
+def test_pack_rejects_a_label_of_another_size():
+    results = block_results()[0]
+    results["gt_depth"] = results["gt_depth"][:40]
+    with pytest.raises(
+        ValueError,
+        match="depth label map has size \\(40, 64\\), expected the image size \\(48, 64\\)",
+    ):
+        PackMultiTaskInputs()(results)
+
+
+def test_test_pipeline_keeps_labels_at_original_size(fake_roots):
+    from mtcp.datasets import NYUDv2MTDataset
+
+    pipeline = [
+        dict(type="LoadImageFromFile"),
+        dict(type="MultiTaskResize", scale=(96, 72), keep_ratio=True),
+        dict(type="LoadMultiTaskAnnotations"),
+        dict(type="PackMultiTaskInputs"),
+    ]
+    packed = NYUDv2MTDataset(fake_roots["nyud"], "val", pipeline=pipeline)[0]
+    sample = packed["data_samples"]
+    assert packed["inputs"].shape == (3, 72, 96)
+    assert sample.gt_depth.shape == (48, 64) and sample.gt_normals.shape == (48, 64)
+    assert sample.ori_shape == (48, 64) and sample.img_shape == (72, 96)
+    assert sample.scale_factor == (1.5, 1.5)
 
 
 def test_pack_dtypes_and_meta():

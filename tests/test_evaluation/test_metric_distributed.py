@@ -23,15 +23,27 @@ def _samples(num):
         samples.append(
             dict(
                 img_path=f"img_{i}.png",
-                gt_sem_seg=dict(data=torch.randint(0, 3, (1, 8, 10), generator=generator)),
-                pred_sem_seg=dict(data=torch.randint(0, 4, (1, 8, 10), generator=generator)),
-                gt_parts=dict(data=torch.randint(0, 2, (1, 8, 10), generator=generator)),
-                pred_parts=dict(data=torch.randint(0, 2, (1, 8, 10), generator=generator)),
+                gt_sem_seg=dict(
+                    data=torch.randint(0, 3, (1, 8, 10), generator=generator)
+                ),
+                pred_sem_seg=dict(
+                    data=torch.randint(0, 4, (1, 8, 10), generator=generator)
+                ),
+                gt_parts=dict(
+                    data=torch.randint(0, 2, (1, 8, 10), generator=generator)
+                ),
+                pred_parts=dict(
+                    data=torch.randint(0, 2, (1, 8, 10), generator=generator)
+                ),
                 gt_depth=dict(data=torch.rand(1, 8, 10, generator=generator) * 5),
                 pred_depth=dict(data=torch.rand(1, 8, 10, generator=generator) * 5),
                 gt_normals=dict(data=normals),
-                pred_normals=dict(data=normals + torch.randn(3, 8, 10, generator=generator)),
-                gt_saliency=dict(data=torch.randint(0, 2, (1, 8, 10), generator=generator)),
+                pred_normals=dict(
+                    data=normals + torch.randn(3, 8, 10, generator=generator)
+                ),
+                gt_saliency=dict(
+                    data=torch.randint(0, 2, (1, 8, 10), generator=generator)
+                ),
                 pred_saliency=dict(data=torch.rand(1, 8, 10, generator=generator)),
             )
         )

@@ -66,7 +66,10 @@ def test_figures_and_keys():
     assert sorted(results) == sorted(
         [f"semseg/{k}" for k in ("mIoU", "aAcc", "mAcc")]
         + [f"parts/{k}" for k in ("mIoU", "aAcc", "mAcc")]
-        + [f"depth/{k}" for k in ("rmse", "abs_rel", "log_rmse", "delta1", "delta2", "delta3")]
+        + [
+            f"depth/{k}"
+            for k in ("rmse", "abs_rel", "log_rmse", "delta1", "delta2", "delta3")
+        ]
         + [f"normals/{k}" for k in ("mean", "median", "rmse", "11.25", "22.5", "30")]
         + ["saliency/maxF", "saliency/threshold"]
     )
@@ -118,10 +121,14 @@ def test_delta_m_and_note_when_baselines_missing(monkeypatch):
     baselines = dict(semseg=50.0, depth=1.0, normals=20.0)
     full = run(make_metric(tasks=tasks, baselines=baselines), make_samples())
     expected = (
-        (full["semseg/mIoU"] - 50) / 50
-        - (full["depth/rmse"] - 1) / 1
-        - (full["normals/mean"] - 20) / 20
-    ) / 3 * 100
+        (
+            (full["semseg/mIoU"] - 50) / 50
+            - (full["depth/rmse"] - 1) / 1
+            - (full["normals/mean"] - 20) / 20
+        )
+        / 3
+        * 100
+    )
     assert full["multitask/delta_m"] == pytest.approx(expected)
 
     notes.clear()
@@ -178,7 +185,9 @@ def test_format_only_saves_dataset_formats(tmp_path):
     assert normals.shape == (H, W, 3) and normals.dtype == np.uint8
     # v = 255 (n + 1) / 2, channel 0 = x: (0.28, -0.96, 0) -> (163, 5, 128)
     np.testing.assert_array_equal(normals[1, 1], [163, 5, 128])
-    np.testing.assert_allclose(2 * normals[1, 1].astype(float) / 255 - 1, [0.28, -0.96, 0], atol=0.005)
+    np.testing.assert_allclose(
+        2 * normals[1, 1].astype(float) / 255 - 1, [0.28, -0.96, 0], atol=0.005
+    )
     saliency = np.array(Image.open(tmp_path / "saliency" / "c.png"))
     np.testing.assert_array_equal(saliency, [[230, 102, 153], [26, 252, 0]])
     assert (tmp_path / "parts" / "c.png").exists()

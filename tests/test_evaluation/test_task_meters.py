@@ -47,7 +47,9 @@ def test_segmentation_pools_over_images():
     meter = SegmentationMeter(num_classes=2)
     # image 1: 1 of 2 class-1 pixels right; image 2: 8 class-0 pixels right
     meter.update(torch.tensor([[1, 0]]), torch.tensor([[1, 1]]))
-    meter.update(torch.zeros(2, 4, dtype=torch.long), torch.zeros(2, 4, dtype=torch.long))
+    meter.update(
+        torch.zeros(2, 4, dtype=torch.long), torch.zeros(2, 4, dtype=torch.long)
+    )
     # class 0: I = 8, union = 9; class 1: I = 1, union = 2 (pooled, not per image)
     assert meter.compute()["mIoU"] == pytest.approx((8 / 9 + 1 / 2) / 2 * 100)
     assert meter.compute()["aAcc"] == pytest.approx(9 / 10 * 100)
@@ -79,7 +81,10 @@ def test_segmentation_rejects_bad_input(pred, gt, message):
 def test_depth_pooled_over_valid_pixels():
     meter = DepthMeter()
     # (pred, gt) on valid pixels: (2, 1), (2, 2), (3, 4); gt 0 is invalid
-    meter.update(torch.tensor([[[2.0, 2.0], [5.0, 3.0]]]), torch.tensor([[[1.0, 2.0], [0.0, 4.0]]]))
+    meter.update(
+        torch.tensor([[[2.0, 2.0], [5.0, 3.0]]]),
+        torch.tensor([[[1.0, 2.0], [0.0, 4.0]]]),
+    )
     # an image without any valid depth adds nothing
     meter.update(torch.full((1, 3, 3), 7.0), torch.zeros(1, 3, 3))
     meter.update(torch.tensor([[1.0, 1.0]]), torch.tensor([[1.0, 1.0]]))
@@ -133,11 +138,15 @@ def _normals_case():
 def test_normals_hand_computed():
     meter = NormalsMeter()
     pred, gt = _normals_case()
-    np.testing.assert_allclose(meter.angles(pred, gt).numpy(), [0, 20, 45, 90, 180], atol=1e-4)
+    np.testing.assert_allclose(
+        meter.angles(pred, gt).numpy(), [0, 20, 45, 90, 180], atol=1e-4
+    )
     meter.update(pred, gt)
     results = meter.compute()
     assert results["mean"] == pytest.approx(335 / 5, abs=1e-4)
-    assert results["rmse"] == pytest.approx(math.sqrt((400 + 2025 + 8100 + 32400) / 5), abs=1e-4)
+    assert results["rmse"] == pytest.approx(
+        math.sqrt((400 + 2025 + 8100 + 32400) / 5), abs=1e-4
+    )
     assert results["median"] == pytest.approx(45, abs=meter.bin_width)
     assert results["11.25"] == pytest.approx(20.0)
     assert results["22.5"] == pytest.approx(40.0)
@@ -232,8 +241,10 @@ def test_delta_m_reference_numbers():
     results = {"semseg/mIoU": 56.25, "depth/rmse": 0.4316, "normals/mean": 18.60}
     baselines = dict(semseg=53.20, depth=0.4923, normals=19.22)
     expected = (
-        (56.25 - 53.20) / 53.20 - (0.4316 - 0.4923) / 0.4923 - (18.60 - 19.22) / 19.22
-    ) / 3 * 100
+        ((56.25 - 53.20) / 53.20 - (0.4316 - 0.4923) / 0.4923 - (18.60 - 19.22) / 19.22)
+        / 3
+        * 100
+    )
     assert delta_m(results, baselines) == pytest.approx(expected)
     assert expected == pytest.approx(7.096, abs=1e-3)
     with pytest.raises(ValueError, match="edge"):

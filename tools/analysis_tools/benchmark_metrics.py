@@ -81,14 +81,23 @@ def numpy_segmentation(pairs) -> Dict[str, float]:
 
 
 def numpy_depth(pairs) -> Dict[str, float]:
-    sq, count = 0.0, 0
+    sums = dict(rmse=0.0, abs_rel=0.0, log_rmse=0.0, delta1=0, delta2=0, delta3=0)
+    count = 0
     for pred, gt in pairs:
         pred, gt = pred.numpy()[0].astype(np.float64), gt.numpy()[0]
         valid = gt > 0
-        pred = np.maximum(pred[valid], 1e-9)
-        sq += np.sum((pred - gt[valid]) ** 2)
+        pred, gt = np.maximum(pred[valid], 1e-9), gt[valid]
+        sums["rmse"] += np.sum((pred - gt) ** 2)
+        sums["abs_rel"] += np.sum(np.abs(pred - gt) / gt)
+        sums["log_rmse"] += np.sum((np.log(pred) - np.log(gt)) ** 2)
+        ratio = np.maximum(pred / gt, gt / pred)
+        for k in (1, 2, 3):
+            sums[f"delta{k}"] += np.sum(ratio < 1.25**k)
         count += valid.sum()
-    return dict(rmse=float(np.sqrt(sq / count)))
+    results = {key: value / count for key, value in sums.items()}
+    results["rmse"] = np.sqrt(results["rmse"])
+    results["log_rmse"] = np.sqrt(results["log_rmse"])
+    return {key: float(value) for key, value in results.items()}
 
 
 def numpy_normals(pairs) -> Dict[str, float]:
@@ -100,7 +109,14 @@ def numpy_normals(pairs) -> Dict[str, float]:
         g = gt[:, valid] / np.linalg.norm(gt[:, valid], axis=0)
         angles.append(np.degrees(np.arccos(np.clip(np.sum(p * g, axis=0), -1, 1))))
     angles = np.concatenate(angles)
-    return dict(mean=float(angles.mean()), median=float(np.median(angles)))
+    results = dict(
+        mean=angles.mean(),
+        median=np.median(angles),
+        rmse=np.sqrt(np.mean(angles**2)),
+    )
+    for threshold in (11.25, 22.5, 30):
+        results[f"{threshold:g}"] = np.mean(angles < threshold) * 100
+    return {key: float(value) for key, value in results.items()}
 
 
 def numpy_saliency(pairs) -> Dict[str, float]:

@@ -55,7 +55,7 @@ def check_dataset(
             try:
                 load(info)
             # a checker reports every broken item instead of stopping at the first
-            except Exception as err:  # noqa: BLE001
+            except Exception as err:
                 problems.append(f"[{split}] {info['img_id']}: {err}")
         print(f"{split}: checked {len(ds)} items")
     return problems

@@ -19,6 +19,8 @@ class PackMultiTaskInputs(BaseTransform):
     BGR image tensor; ``data_samples`` a :class:`MultiTaskDataSample` with one
     ``gt_<field>`` per task in ``results['tasks']``: class and binary maps
     (1, H, W) int64, depth (1, H, W) float32, normals (3, H, W) float32.
+    Each map has the image's size, or the original size ``ori_shape`` when a
+    test pipeline loads the labels after resizing the image (as in mmseg).
 
     Args:
         meta_keys (Sequence[str]): Keys of ``results`` copied into the data
@@ -49,12 +51,16 @@ class PackMultiTaskInputs(BaseTransform):
             )
         inputs = torch.from_numpy(np.ascontiguousarray(img.transpose(2, 0, 1)))
         data_sample = MultiTaskDataSample()
-        for info, key in task_maps(results):
+        for info, key in task_maps(results, strict=True):
             label = results[key]
-            if label.shape[:2] != img.shape[:2]:
+            # training maps follow the image; test pipelines load them after
+            # the resize, at the original size where metrics are computed
+            allowed = {img.shape[:2], tuple(results.get("ori_shape", img.shape[:2]))}
+            if label.shape[:2] not in allowed:
                 raise ValueError(
                     f"{results.get('img_path')}: {info.name} label map has size "
-                    f"{label.shape[:2]}, expected the image size {img.shape[:2]}"
+                    f"{label.shape[:2]}, expected the image size {img.shape[:2]} "
+                    f"or the original size {results.get('ori_shape')}"
                 )
             if info.kind == "normals":
                 data = torch.from_numpy(

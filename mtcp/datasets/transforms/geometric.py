@@ -11,20 +11,23 @@ from mmseg.registry import TRANSFORMS
 from mtcp.structures import TASKS, TaskInfo
 
 
-def task_maps(results: dict) -> Iterator[Tuple[TaskInfo, str]]:
-    """Yield (task info, results key) of every task in ``results['tasks']``.
+def task_maps(results: dict, strict: bool = False) -> Iterator[Tuple[TaskInfo, str]]:
+    """Yield (task info, results key) of the tasks in ``results['tasks']``.
 
-    A task listed without its label map is an error: a geometric transform
-    that silently left it out would misalign it with the image.
+    Geometric transforms move the label maps present: a test pipeline loads
+    the labels after resizing the image, so they stay at the original size.
+    ``strict`` (used when packing) makes a missing map an error, which also
+    catches a label loaded after a crop or flip by its size.
     """
     for task in results.get("tasks", []):
         info = TASKS[task]
-        if info.results_key not in results:
+        if info.results_key in results:
+            yield info, info.results_key
+        elif strict:
             raise KeyError(
                 f"{results.get('img_path')}: task {task!r} has no label map "
-                f"results[{info.results_key!r}]; load it before this transform"
+                f"results[{info.results_key!r}]; load it in the pipeline"
             )
-        yield info, info.results_key
 
 
 def _renormalise(normals: np.ndarray) -> np.ndarray:

@@ -22,7 +22,8 @@ class LoadMultiTaskAnnotations(BaseTransform):
     """Load the label map of every task in ``results['tasks']``.
 
     Runs after mmcv's ``LoadImageFromFile``: every map is checked against the
-    image size. The dataset puts the file of each task in
+    original image size (``ori_shape``), so it may also follow a test-time
+    resize of the image. The dataset puts the file of each task in
     ``results['ann_paths'][task]``; the label conventions of
     DATA_AND_METRICS.md are applied here:
 
@@ -54,7 +55,9 @@ class LoadMultiTaskAnnotations(BaseTransform):
                 "LoadMultiTaskAnnotations needs results['img']: put mmcv's "
                 "LoadImageFromFile before it in the pipeline"
             )
-        shape = tuple(results["img"].shape[:2])
+        # labels are read at the original image size, also when the image was
+        # resized before them (test pipelines evaluate at the original size)
+        shape = tuple(results.get("ori_shape", results["img"].shape[:2]))
         ann_paths: Dict[str, str] = results["ann_paths"]
         num_classes: Dict[str, int] = results.get("num_classes", {})
         for task in results["tasks"]:
@@ -68,7 +71,7 @@ class LoadMultiTaskAnnotations(BaseTransform):
             if label.shape[:2] != shape:
                 raise ValueError(
                     f"{path}: {task} label map has size {label.shape[:2]}, "
-                    f"expected the image size {shape} of {results.get('img_path')}"
+                    f"expected the image size {shape} of {results['img_path']}"
                 )
             if task in num_classes:
                 _check_class_range(label, num_classes[task], task, path)

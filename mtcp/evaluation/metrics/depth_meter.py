@@ -65,20 +65,22 @@ class DepthMeter(BaseMeter):
         if self.max_depth is not None:
             valid &= gt <= self.max_depth
         pred = pred.double()
-        if not torch.isfinite(pred[valid]).all():
+        if not (torch.isfinite(pred) | ~valid).all():
             raise ValueError("depth prediction has NaN or infinite values")
         # dense masked arithmetic instead of boolean indexing, which is
         # several times slower in torch on CPU; invalid pixels compare 1 to 1
         gt = torch.where(valid, gt, 1.0)
-        pred = torch.where(valid, pred.clamp(min=MIN_PREDICTION, max=self.max_depth), 1.0)
-        diff = pred - gt
-        ratio = torch.maximum(pred / gt, gt / pred)
+        pred = torch.where(
+            valid, pred.clamp(min=MIN_PREDICTION, max=self.max_depth), 1.0
+        )
+        ratio = pred / gt
         stats = dict(
             count=valid.sum(),
-            sq_err=diff.square().sum(),
-            abs_rel=(diff.abs() / gt).sum(),
-            log_sq_err=(pred.log() - gt.log()).square().sum(),
+            sq_err=(pred - gt).square().sum(),
+            abs_rel=(ratio - 1).abs().sum(),
+            log_sq_err=ratio.log().square().sum(),
         )
+        ratio = torch.maximum(ratio, ratio.reciprocal())
         for k in (1, 2, 3):
             # invalid pixels have ratio 1 and would pass every delta
             stats[f"delta{k}"] = ((ratio < DELTA_BASE**k) & valid).sum()

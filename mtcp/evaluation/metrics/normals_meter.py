@@ -2,7 +2,7 @@
 
 import logging
 import math
-from typing import Dict
+from typing import Dict, Tuple
 
 import numpy as np
 import torch
@@ -62,13 +62,18 @@ class NormalsMeter(BaseMeter):
         )
         return state
 
-    def angles(self, pred: ArrayLike, gt: ArrayLike) -> torch.Tensor:
-        """Return the angular errors (degrees, float64) of the valid pixels.
+    def angle_map(
+        self, pred: ArrayLike, gt: ArrayLike
+    ) -> Tuple[torch.Tensor, torch.Tensor]:
+        """Return the angular error map (degrees, float64) and the valid mask.
 
         Args:
             pred (Tensor | np.ndarray): Predicted normals, (3, H, W).
             gt (Tensor | np.ndarray): Labelled normals, (3, H, W); a zero
                 vector marks an invalid pixel.
+
+        Returns:
+            tuple[Tensor, Tensor]: Angles (H, W) and valid mask (H, W).
         """
         pred, gt = to_tensor(pred), to_tensor(gt)
         for name, x in (("prediction", pred), ("label", gt)):
@@ -78,27 +83,36 @@ class NormalsMeter(BaseMeter):
                 )
         check_same_size(pred, gt, self.task)
         gt = gt.to(device=pred.device, dtype=torch.float64)
-        valid = (gt != 0).any(dim=0)
-        pred = pred.double()[:, valid]
+        pred = pred.double()
+        gt_length = _length(gt)
+        valid = gt_length > 0
         if not torch.isfinite(pred).all():
             raise ValueError("normals prediction has NaN or infinite values")
-        gt = gt[:, valid]
+        # dense arithmetic over all pixels: boolean indexing is several
+        # times slower in torch on CPU; invalid pixels are masked afterwards
         pred = pred / _length(pred).clamp(min=1e-12)
-        gt = gt / _length(gt)
+        gt = gt / gt_length.clamp(min=1e-12)
         angle = 2 * torch.atan2(_length(pred - gt), _length(pred + gt))
-        return torch.rad2deg(angle)
+        return torch.rad2deg(angle), valid
+
+    def angles(self, pred: ArrayLike, gt: ArrayLike) -> torch.Tensor:
+        """Return the angular errors (degrees) of the valid pixels, (N,)."""
+        angle, valid = self.angle_map(pred, gt)
+        return angle[valid]
 
     def statistics(self, pred: ArrayLike, gt: ArrayLike) -> Statistics:
-        angle = self.angles(pred, gt)
-        thresholds = torch.tensor(ANGLE_THRESHOLDS, dtype=angle.dtype)
-        within = (angle[:, None] < thresholds.to(angle.device)).sum(dim=0)
+        angle, valid = self.angle_map(pred, gt)
+        masked = torch.where(valid, angle, 0.0)
+        within = [((angle < t) & valid).sum() for t in ANGLE_THRESHOLDS]
         bins = (angle / self.bin_width).long().clamp(max=self.num_bins - 1)
+        bins = torch.where(valid, bins, self.num_bins)
+        hist = torch.bincount(bins.flatten(), minlength=self.num_bins + 1)
         stats = dict(
-            count=torch.tensor(angle.numel()),
-            sum=angle.sum(),
-            sum_sq=angle.square().sum(),
-            within=within,
-            hist=torch.bincount(bins, minlength=self.num_bins).int(),
+            count=valid.sum(),
+            sum=masked.sum(),
+            sum_sq=masked.square().sum(),
+            within=torch.stack(within),
+            hist=hist[: self.num_bins].int(),
         )
         return {key: value.cpu().numpy() for key, value in stats.items()}
 

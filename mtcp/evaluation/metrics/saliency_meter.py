@@ -80,7 +80,7 @@ class SaliencyMeter(BaseMeter):
         size = len(self.thresholds) + 1
         # thresholds passed = floor(20 p): exact for float32 probabilities,
         # whose distance to any k / 20 exceeds float64's rounding of 20 p
-        passed = (pred * (size - 1)).floor().long().clamp(max=size - 1)
+        passed = (pred * size).floor().long().clamp(max=size - 1)
         # one bincount for both histograms; invalid pixels go to a dropped bin
         index = torch.where(valid, passed + size * label, 2 * size)
         hist = torch.bincount(index.flatten(), minlength=2 * size + 1)[: 2 * size]

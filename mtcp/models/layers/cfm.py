@@ -136,16 +136,19 @@ class CoherenceFusionModule(BaseModule):
             Tensor: (B, C, H, W).
         """
         b, c, h, w = query.shape
-        q = query.flatten(2).transpose(1, 2)
-        k = key.flatten(2).transpose(1, 2)
-        v = value.flatten(2).transpose(1, 2)
+        # (B, heads=1, tokens, C): PyTorch only dispatches 4-D inputs to its
+        # fused kernels; 3-D inputs fall back to the math path, which
+        # materialises the affinity (measured: 6.6 GiB instead of 0.3 GiB).
+        q, k, v = (t.flatten(2).transpose(1, 2).unsqueeze(1) for t in (query, key, value))
+        # SDPA's default scale is 1/sqrt(q.size(-1)), the same 1/sqrt(C);
+        # passing it keeps the maths explicit.
         scale = c**-0.5
         if self.attention == "sdpa":
             out = F.scaled_dot_product_attention(q, k, v, scale=scale)
         else:
-            affinity = torch.softmax(q @ k.transpose(1, 2) * scale, dim=-1)
+            affinity = torch.softmax(q @ k.transpose(-2, -1) * scale, dim=-1)
             out = affinity @ v
-        return out.transpose(1, 2).reshape(b, c, h, w)
+        return out.squeeze(1).transpose(1, 2).reshape(b, c, h, w)
 
     def forward(
         self, main: torch.Tensor, aux: List[torch.Tensor]
