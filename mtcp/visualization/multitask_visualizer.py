@@ -2,6 +2,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import mmcv
 import numpy as np
+from mmengine.dist import master_only
 from mmengine.visualization import Visualizer
 from mmseg.registry import VISUALIZERS
 
@@ -158,6 +159,7 @@ class MultiTaskVisualizer(Visualizer):
             panel_rows.append(np.concatenate(tiles, axis=1))
         return np.concatenate(panel_rows, axis=0), labels, np.array(positions)
 
+    @master_only
     def add_datasample(
         self,
         name: str,
@@ -171,6 +173,9 @@ class MultiTaskVisualizer(Visualizer):
         step: int = 0,
     ) -> None:
         """Draw the panel of a sample; save, show or send it to the backends.
+
+        Like every drawing method of mmengine's ``Visualizer`` this runs on
+        the main process only (rank 0); other ranks return at once.
 
         Args:
             name (str): Image identifier (window name, backend image name).

@@ -63,7 +63,11 @@ def test_balanced_bce_hand_computed():
     assert edge.item() == pytest.approx((0.95 + 2 * 0.05) * math.log(2) / 3)
     # Non-zero logits: positive pixel 2.0, negative pixel -1.0, negative 0.5.
     logits = torch.tensor([[[[2.0, -1.0], [0.5, 9.0]]]])
-    bce = [math.log(1 + math.exp(-2.0)), math.log(1 + math.exp(-1.0)), math.log(1 + math.exp(0.5))]
+    bce = [
+        math.log(1 + math.exp(-2.0)),
+        math.log(1 + math.exp(-1.0)),
+        math.log(1 + math.exp(0.5)),
+    ]
     expected = (2 / 3 * bce[0] + 1 / 3 * (bce[1] + bce[2])) / 3
     assert BalancedBCELoss()(logits, target).item() == pytest.approx(expected)
 

@@ -40,7 +40,9 @@ def test_cbam_matches_hand_computation():
     cg = torch.sigmoid(mlp(x.mean((2, 3))) + mlp(x.amax((2, 3))))[:, :, None, None]
     y = x * cg
     maps = torch.stack([y.amax(1), y.mean(1)], dim=1)
-    sg = torch.sigmoid(F.conv2d(maps, cbam.spatial_conv.weight, cbam.spatial_conv.bias, padding=3))
+    sg = torch.sigmoid(
+        F.conv2d(maps, cbam.spatial_conv.weight, cbam.spatial_conv.bias, padding=3)
+    )
     expected = y * sg
     torch.testing.assert_close(cbam(x), expected)
     torch.testing.assert_close(cbam.channel_gate(x), cg)
@@ -182,7 +184,9 @@ def test_srm_shapes_and_hand_computation():
     b = torch.randn(2, 32, 3, 3)  # ceil(9 / 4), ceil(11 / 4)
     with torch.no_grad():
         carry, side = srm(x, b)
-        xr = F.interpolate(srm.x_cbam(x), size=(3, 3), mode="bilinear", align_corners=False)
+        xr = F.interpolate(
+            srm.x_cbam(x), size=(3, 3), mode="bilinear", align_corners=False
+        )
         cat = torch.cat([xr, srm.b_cbam(b)], 1)
     assert carry.shape == side.shape == (2, 8, 3, 3)
     torch.testing.assert_close(carry, srm.carry(cat))
@@ -205,3 +209,16 @@ def test_srm_without_carry_and_gradients():
     assert x.grad.abs().sum() > 0 and b.grad.abs().sum() > 0
     with pytest.raises(ValueError, match=r"decoder stage b of shape \(B, 16"):
         srm(x, torch.randn(2, 8, 4, 4))
+
+
+def test_cfm_sdpa_runs_on_a_fused_kernel():
+    # The math fallback materialises the (HW x HW) affinity; restricting SDPA
+    # to the flash kernel makes any fallback an error.
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+
+    cfm = make_cfm()
+    main = torch.randn(2, 8, 6, 7, requires_grad=True)
+    with sdpa_kernel([SDPBackend.FLASH_ATTENTION]):
+        out, loss = cfm(main, [torch.randn(2, 8, 6, 7), torch.randn(2, 8, 6, 7)])
+        (out.sum() + loss).backward()
+    assert torch.isfinite(main.grad).all()

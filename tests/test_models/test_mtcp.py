@@ -7,9 +7,9 @@ import torch
 from mmengine.config import Config
 from mmengine.optim import OptimWrapper
 from mmengine.structures import PixelData
+from mmseg.registry import MODELS
 
 import mtcp  # noqa: F401  (registers the modules)
-from mmseg.registry import MODELS
 from mtcp.models.segmentors import MultiTaskDataPreProcessor
 from mtcp.structures import TASKS, MultiTaskDataSample
 
@@ -50,7 +50,9 @@ def scene(index, h=64, w=64):
     depth = 1.0 + 3.0 * coord.float() / coord.max()
     normal_a = torch.tensor([0.0, 0.0, 1.0])
     normal_b = torch.tensor([0.6, 0.0, 0.8])
-    normals = torch.where(region.bool()[None], normal_b[:, None, None], normal_a[:, None, None])
+    normals = torch.where(
+        region.bool()[None], normal_b[:, None, None], normal_a[:, None, None]
+    )
     labels = dict(
         semseg=classes[None],
         parts=region[None],
@@ -110,7 +112,9 @@ def test_preprocessor_pads_images_and_every_task_with_its_value():
         sample.set_gt(t, PixelData(data=sample.get_gt(t).data[:, :18, :25]))
     out = pre(data)
     assert out["inputs"].shape == (2, 3, 32, 32)  # size_divisor 32 by default
-    assert (out["inputs"][0, :, 20:] == 0).all() and (out["inputs"][1, :, :, 25:] == 0).all()
+    assert (out["inputs"][0, :, 20:] == 0).all() and (
+        out["inputs"][1, :, :, 25:] == 0
+    ).all()
     for sample, (h, w) in zip(out["data_samples"], [(20, 30), (18, 25)]):
         assert sample.batch_input_shape == (32, 32) and sample.pad_shape == (32, 32)
         for t, info in TASKS.items():
@@ -120,7 +124,9 @@ def test_preprocessor_pads_images_and_every_task_with_its_value():
             assert (label[:, :, w:] == info.pad_value).all(), t
             assert (label[:, :h, :w] != info.pad_value).any(), t
     # A fixed size, then the divisor.
-    out = MultiTaskDataPreProcessor(size=(40, 33), size_divisor=8)(make_batch(["depth"], 1, 20, 30))
+    out = MultiTaskDataPreProcessor(size=(40, 33), size_divisor=8)(
+        make_batch(["depth"], 1, 20, 30)
+    )
     assert out["inputs"].shape[-2:] == (40, 40)
 
 
@@ -212,7 +218,9 @@ def test_bad_configs_raise_clear_errors():
         build(cfm=dict(coherence_weight=-1.0))
     model = build()
     data = model.data_preprocessor(make_batch(["semseg", "depth"]), True)
-    with pytest.raises(ValueError, match="sample 0 has no gt_normals for task 'normals'"):
+    with pytest.raises(
+        ValueError, match="sample 0 has no gt_normals for task 'normals'"
+    ):
         model(**data, mode="loss")
 
 
@@ -321,7 +329,9 @@ def test_gradient_reaches_every_trainable_parameter():
 
 def test_overfit_tiny_model():
     model = build()
-    optim = OptimWrapper(torch.optim.AdamW(model.parameters(), lr=2e-3, weight_decay=0.0))
+    optim = OptimWrapper(
+        torch.optim.AdamW(model.parameters(), lr=2e-3, weight_decay=0.0)
+    )
     batch = make_batch(TASKS3, n=2)
     history = []
     for _ in range(40):

@@ -20,6 +20,9 @@ class MultiTaskVisualizationHook(Hook):
     to ``out_dir`` when it is set (``tools/test.py --show-dir``), otherwise to
     the visualizer's backends (``LocalVisBackend``, TensorBoard, ...).
 
+    Drawing happens on the main process (rank 0) only, as in mmseg: in a
+    multi-process test only the samples of rank 0 are drawn.
+
     The input tile is the image as packed by the pipeline (``data_batch
     ['inputs']``, cropped to ``img_shape``), not a second read of
     ``img_path``: that works for in-memory datasets too (the synthetic

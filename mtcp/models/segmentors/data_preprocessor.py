@@ -129,7 +129,9 @@ class MultiTaskDataPreProcessor(BaseDataPreprocessor):
 
     @staticmethod
     def _pad(x: torch.Tensor, shape: Tuple[int, int], value: float) -> torch.Tensor:
-        return F.pad(x, (0, shape[1] - x.shape[-1], 0, shape[0] - x.shape[-2]), value=value)
+        return F.pad(
+            x, (0, shape[1] - x.shape[-1], 0, shape[0] - x.shape[-2]), value=value
+        )
 
     def forward(self, data: Dict, training: bool = False) -> Dict:
         """Return ``dict(inputs=(B, C, H, W) float, data_samples=...)``.

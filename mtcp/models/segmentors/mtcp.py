@@ -356,7 +356,7 @@ class MTCP(BaseModel):
         pred = _resize(pred, meta["ori_shape"][:2])
         kind = TASKS[task].kind
         if meta.get("flip", False):
-            direction = meta.get("flip_direction", "horizontal")
+            direction = meta.get("flip_direction")
             if direction not in ("horizontal", "vertical"):
                 raise ValueError(
                     f"MTCP.predict cannot undo flip_direction {direction!r}; "

@@ -1,0 +1,154 @@
+import mmcv
+import numpy as np
+import pytest
+import torch
+from conftest import load_tool
+from mmengine.config import Config
+from mmengine.runner import save_checkpoint
+from mmseg.registry import MODELS
+from toy_modules import ToyMultiTaskModel
+
+infer = load_tool("infer")
+
+H, W = 24, 32
+META = dict(classes=("background", "blue"), palette=[(0, 0, 0), (0, 0, 255)])
+
+
+@pytest.fixture
+def model_files(tmp_path, toy_config):
+    """The toy config and a checkpoint carrying dataset_meta, as training saves."""
+    cfg = Config.fromfile(str(toy_config))
+    model = MODELS.build(cfg.model)
+    assert isinstance(model, ToyMultiTaskModel)
+    ckpt = tmp_path / "toy.pth"
+    save_checkpoint(model.state_dict(), str(ckpt), meta=dict(dataset_meta=META))
+    return str(toy_config), str(ckpt)
+
+
+@pytest.fixture
+def image_dir(tmp_path):
+    folder = tmp_path / "images"
+    folder.mkdir()
+    for name, blue in (("left", 0), ("right", 255)):
+        img = np.zeros((H, W, 3), dtype=np.uint8)
+        img[..., 0] = blue  # BGR: blue channel
+        mmcv.imwrite(img, str(folder / f"{name}.png"))
+    (folder / "notes.txt").write_text("not an image")
+    return folder
+
+
+def test_folder_writes_every_task_and_a_panel(model_files, image_dir, tmp_path):
+    out = tmp_path / "out"
+    written = infer.main([*model_files, str(image_dir), "--out-dir", str(out)])
+    assert sorted(written) == [str(image_dir / "left.png"), str(image_dir / "right.png")]
+
+    semseg = mmcv.imread(str(out / "semseg/right.png"), flag="unchanged")
+    assert semseg.shape == (H, W) and (semseg == 1).all()
+    assert (mmcv.imread(str(out / "semseg/left.png"), flag="unchanged") == 0).all()
+    depth = np.load(out / "depth/left.npy")
+    assert depth.dtype == np.float32 and depth.shape == (H, W)
+    np.testing.assert_allclose(depth, 2.0)
+    normals = mmcv.imread(str(out / "normals/left.png"), channel_order="rgb")
+    # n = (0, 0, 1) -> v = 255 (n + 1) / 2, x y z in R G B
+    assert normals[0, 0].tolist() == [128, 128, 255]
+    saliency = mmcv.imread(str(out / "saliency/left.png"), flag="unchanged")
+    assert (saliency == 64).all()  # 0.25 * 255
+
+    panel = mmcv.imread(str(out / "panels/right.png"), channel_order="rgb")
+    # one prediction row: input + semseg, depth, normals, saliency
+    assert panel.shape == (H, 5 * W, 3)
+    # bottom-right pixel of the semseg tile: class 1 in the palette's blue
+    assert panel[H - 1, 2 * W - 1].tolist() == [0, 0, 255]
+
+
+def test_glob_tasks_subset_and_tta(model_files, image_dir, tmp_path):
+    out = tmp_path / "out"
+    infer.main(
+        [
+            *model_files,
+            str(image_dir / "r*.png"),
+            "--out-dir",
+            str(out),
+            "--tasks",
+            "saliency",
+            "--tta",
+            "--device",
+            "cpu",
+        ]
+    )
+    assert sorted(p.name for p in out.iterdir()) == ["panels", "saliency"]
+    assert [p.name for p in (out / "saliency").iterdir()] == ["right.png"]
+    # the toy model predicts 1.0 only when test_cfg.flip reached it
+    assert (mmcv.imread(str(out / "saliency/right.png"), flag="unchanged") == 255).all()
+    panel = mmcv.imread(str(out / "panels/right.png"))
+    assert panel.shape == (H, 2 * W, 3)
+
+
+def test_dataset_meta_from_config_when_checkpoint_has_none(
+    toy_config, image_dir, tmp_path
+):
+    cfg = Config.fromfile(str(toy_config))
+    ckpt = tmp_path / "bare.pth"
+    torch.save(MODELS.build(cfg.model).state_dict(), str(ckpt))
+    out = tmp_path / "out"
+    infer.main([str(toy_config), str(ckpt), str(image_dir), "--out-dir", str(out)])
+    assert (out / "panels/left.png").is_file()
+
+
+def test_no_images(model_files, tmp_path):
+    with pytest.raises(FileNotFoundError, match="No images found for"):
+        infer.main([*model_files, str(tmp_path / "*.jpg"), "--out-dir", "x"])
+
+
+def test_unreadable_image(model_files, tmp_path):
+    bad = tmp_path / "bad.png"
+    bad.write_bytes(b"not an image")
+    with pytest.raises(ValueError, match=f"Cannot read image {bad}"):
+        infer.main([*model_files, str(bad), "--out-dir", str(tmp_path / "out")])
+
+
+def test_unknown_and_unpredicted_tasks(model_files, image_dir, tmp_path):
+    with pytest.raises(KeyError, match="Unknown task 'sky'"):
+        infer.main([*model_files, str(image_dir), "--out-dir", "x", "--tasks", "sky"])
+    with pytest.raises(ValueError, match=r"--tasks asks for \['parts'\]"):
+        infer.main(
+            [*model_files, str(image_dir), "--out-dir", str(tmp_path), "--tasks", "parts"]
+        )
+
+
+def test_missing_files(model_files, image_dir):
+    config, ckpt = model_files
+    with pytest.raises(FileNotFoundError, match="Config file not found"):
+        infer.main(["nope.py", ckpt, str(image_dir), "--out-dir", "x"])
+    with pytest.raises(FileNotFoundError, match="Checkpoint file not found"):
+        infer.main([config, "nope.pth", str(image_dir), "--out-dir", "x"])
+
+
+def test_same_name_in_two_folders(tmp_path):
+    for sub in ("a", "b"):
+        (tmp_path / sub).mkdir()
+        mmcv.imwrite(np.zeros((4, 4, 3), np.uint8), str(tmp_path / sub / "x.png"))
+    with pytest.raises(ValueError, match="would write the same output files"):
+        infer.find_images(str(tmp_path / "*" / "x.png"))
+
+
+def test_pipeline_drops_annotations_and_loads_images():
+    cfg = Config(
+        dict(
+            test_dataloader=dict(
+                dataset=dict(
+                    pipeline=[
+                        dict(type="LoadImageFromFile"),
+                        dict(type="LoadMultiTaskAnnotations"),
+                        dict(type="PackMultiTaskInputs"),
+                    ]
+                )
+            )
+        )
+    )
+    names = [type(t).__name__ for t in infer.build_inference_pipeline(cfg).transforms]
+    assert names == ["LoadImageFromFile", "PackMultiTaskInputs"]
+    # an in-memory (synthetic) pipeline starts after loading
+    cfg.test_dataloader.dataset.pipeline = [dict(type="PackMultiTaskInputs")]
+    names = [type(t).__name__ for t in infer.build_inference_pipeline(cfg).transforms]
+    assert names == ["LoadImageFromFile", "PackMultiTaskInputs"]
