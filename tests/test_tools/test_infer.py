@@ -4,7 +4,7 @@ import pytest
 import torch
 from conftest import load_tool
 from mmengine.config import Config
-from mmengine.runner import save_checkpoint
+from mmengine.registry import init_default_scope
 from mmseg.registry import MODELS
 from toy_modules import ToyMultiTaskModel
 
@@ -18,10 +18,13 @@ META = dict(classes=("background", "blue"), palette=[(0, 0, 0), (0, 0, 255)])
 def model_files(tmp_path, toy_config):
     """The toy config and a checkpoint carrying dataset_meta, as training saves."""
     cfg = Config.fromfile(str(toy_config))
+    init_default_scope("mmseg")
     model = MODELS.build(cfg.model)
     assert isinstance(model, ToyMultiTaskModel)
     ckpt = tmp_path / "toy.pth"
-    save_checkpoint(model.state_dict(), str(ckpt), meta=dict(dataset_meta=META))
+    torch.save(
+        dict(state_dict=model.state_dict(), meta=dict(dataset_meta=META)), str(ckpt)
+    )
     return str(toy_config), str(ckpt)
 
 
@@ -40,7 +43,10 @@ def image_dir(tmp_path):
 def test_folder_writes_every_task_and_a_panel(model_files, image_dir, tmp_path):
     out = tmp_path / "out"
     written = infer.main([*model_files, str(image_dir), "--out-dir", str(out)])
-    assert sorted(written) == [str(image_dir / "left.png"), str(image_dir / "right.png")]
+    assert sorted(written) == [
+        str(image_dir / "left.png"),
+        str(image_dir / "right.png"),
+    ]
 
     semseg = mmcv.imread(str(out / "semseg/right.png"), flag="unchanged")
     assert semseg.shape == (H, W) and (semseg == 1).all()
@@ -88,6 +94,7 @@ def test_dataset_meta_from_config_when_checkpoint_has_none(
     toy_config, image_dir, tmp_path
 ):
     cfg = Config.fromfile(str(toy_config))
+    init_default_scope("mmseg")
     ckpt = tmp_path / "bare.pth"
     torch.save(MODELS.build(cfg.model).state_dict(), str(ckpt))
     out = tmp_path / "out"
@@ -112,7 +119,14 @@ def test_unknown_and_unpredicted_tasks(model_files, image_dir, tmp_path):
         infer.main([*model_files, str(image_dir), "--out-dir", "x", "--tasks", "sky"])
     with pytest.raises(ValueError, match=r"--tasks asks for \['parts'\]"):
         infer.main(
-            [*model_files, str(image_dir), "--out-dir", str(tmp_path), "--tasks", "parts"]
+            [
+                *model_files,
+                str(image_dir),
+                "--out-dir",
+                str(tmp_path),
+                "--tasks",
+                "parts",
+            ]
         )
 
 

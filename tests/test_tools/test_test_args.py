@@ -1,7 +1,7 @@
 import pytest
 import train
-from mmengine.config import Config
 from conftest import load_tool
+from mmengine.config import Config
 
 test_tool = load_tool("test")
 

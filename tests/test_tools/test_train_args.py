@@ -106,9 +106,7 @@ def test_cpu_distributed_uses_gloo_and_no_device_ids(toy_config, monkeypatch):
 
 def test_cpu_distributed_keeps_a_configured_wrapper(monkeypatch):
     monkeypatch.setattr(train, "get_device", lambda: "cpu")
-    cfg = Config(
-        dict(model_wrapper_cfg=dict(type="MMDistributedDataParallel", foo=1))
-    )
+    cfg = Config(dict(model_wrapper_cfg=dict(type="MMDistributedDataParallel", foo=1)))
     train.adapt_to_cpu_distributed(cfg, "pytorch")
     assert cfg.model_wrapper_cfg.foo == 1
     assert cfg.model_wrapper_cfg.device_ids is None

@@ -55,9 +55,11 @@ class ToyMultiTaskModel(BaseModel):
         for img, sample in zip(inputs, data_samples):
             height, width = sample.ori_shape
             img = img[:, :height, :width]
-            semseg = (img[2:3] > 127).long()
+            semseg = (img[0:1] > 127).long()  # BGR: blue
             sample.set_pred("semseg", PixelData(data=semseg))
-            sample.set_pred("depth", PixelData(data=torch.full((1, height, width), 2.0)))
+            sample.set_pred(
+                "depth", PixelData(data=torch.full((1, height, width), 2.0))
+            )
             normals = torch.zeros(3, height, width)
             normals[2] = 1
             sample.set_pred("normals", PixelData(data=normals))

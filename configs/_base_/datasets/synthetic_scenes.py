@@ -1,0 +1,52 @@
+# Synthetic indoor scenes rendered in memory (no files): the NYUD task set.
+# The dataset hands the pipeline rendered arrays, so the pipelines start after
+# loading. Train and val use different seeds, i.e. different scenes.
+dataset_type = "SyntheticScenesDataset"
+task_set = "nyud"
+tasks = ["semseg", "depth", "normals"]
+img_size = (96, 128)
+
+train_pipeline = [
+    dict(type="MultiTaskRandomResize", scale=(128, 96), ratio_range=(0.75, 1.5)),
+    dict(type="MultiTaskRandomCrop", crop_size=img_size, cat_max_ratio=0.75),
+    dict(type="MultiTaskRandomFlip", prob=0.5),
+    dict(type="PhotoMetricDistortion"),
+    dict(type="MultiTaskPad", size=img_size),
+    dict(type="PackMultiTaskInputs"),
+]
+test_pipeline = [dict(type="PackMultiTaskInputs")]
+
+train_dataloader = dict(
+    batch_size=4,
+    num_workers=2,
+    persistent_workers=True,
+    sampler=dict(type="DefaultSampler", shuffle=True),
+    dataset=dict(
+        type=dataset_type,
+        task_set=task_set,
+        tasks=tasks,
+        num_samples=400,
+        img_size=img_size,
+        seed=0,
+        pipeline=train_pipeline,
+    ),
+)
+val_dataloader = dict(
+    batch_size=4,
+    num_workers=2,
+    persistent_workers=True,
+    sampler=dict(type="DefaultSampler", shuffle=False),
+    dataset=dict(
+        type=dataset_type,
+        task_set=task_set,
+        tasks=tasks,
+        num_samples=48,
+        img_size=img_size,
+        seed=1,
+        test_mode=True,
+        pipeline=test_pipeline,
+    ),
+)
+test_dataloader = val_dataloader
+val_evaluator = dict(type="MultiTaskMetric", tasks=tasks)
+test_evaluator = val_evaluator
