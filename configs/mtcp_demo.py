@@ -13,7 +13,7 @@ model = dict(
     weighting=dict(type="LPS", mode="lps"),
 )
 
-max_epochs = 6
+max_epochs = 5
 optim_wrapper = dict(
     type="OptimWrapper",
     optimizer=dict(type="AdamW", lr=2e-3, betas=(0.9, 0.999), weight_decay=1e-4),
@@ -29,13 +29,15 @@ param_scheduler = [
         convert_to_iter_based=True,
     )
 ]
-train_cfg = dict(type="EpochBasedTrainLoop", max_epochs=max_epochs, val_interval=3)
+train_cfg = dict(type="EpochBasedTrainLoop", max_epochs=max_epochs, val_interval=5)
 val_cfg = dict(type="ValLoop")
 test_cfg = dict(type="TestLoop")
 
 custom_hooks = [dict(type="TaskWeightingHook")]
 default_hooks = dict(
     logger=dict(interval=20),
-    checkpoint=dict(interval=1, max_keep_ckpts=2, save_best="semseg/mIoU", rule="greater"),
+    checkpoint=dict(
+        interval=1, max_keep_ckpts=2, save_best="semseg/mIoU", rule="greater"
+    ),
 )
 randomness = dict(seed=0)

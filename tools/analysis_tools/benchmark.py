@@ -322,9 +322,7 @@ def count_flops(model: nn.Module, data: dict) -> int:
 
 
 def summarize(values: Sequence[float]) -> Dict[str, float]:
-    return dict(
-        median=statistics.median(values), min=min(values), max=max(values)
-    )
+    return dict(median=statistics.median(values), min=min(values), max=max(values))
 
 
 def run_benchmark(args: argparse.Namespace) -> Dict[str, object]:
@@ -400,18 +398,27 @@ def _option_value(value) -> str:
 
 def compare_naive(args: argparse.Namespace) -> List[Dict[str, object]]:
     """Measure both CFM attentions, each in a fresh process (the RSS peak of
-    one must not hide the other's)."""
+    one must not hide the other's).
+
+    A variant that fails (e.g. killed when it runs out of memory) is returned
+    as ``dict(cfm_attention=..., failed=reason)`` so the other's figures are
+    kept; each result is printed as JSON as soon as it is known.
+    """
     results = []
     for attention in ("sdpa", "naive"):
         proc = subprocess.run(
             _child_command(args, attention), capture_output=True, text=True
         )
         if proc.returncode != 0:
-            raise RuntimeError(
-                f"the {attention} benchmark failed (exit {proc.returncode}):\n"
-                + proc.stderr[-3000:]
+            last = (proc.stderr.strip().splitlines() or ["no output"])[-1]
+            print(proc.stderr[-3000:], file=sys.stderr)
+            result = dict(
+                cfm_attention=attention, failed=f"exit {proc.returncode}: {last}"
             )
-        results.append(json.loads(proc.stdout.strip().splitlines()[-1]))
+        else:
+            result = json.loads(proc.stdout.strip().splitlines()[-1])
+        print(json.dumps(result), flush=True)
+        results.append(result)
     return results
 
 
@@ -425,35 +432,33 @@ def _fmt(stats: Optional[Dict[str, float]], unit: float = 1.0) -> str:
 
 
 def format_table(results: Sequence[Dict[str, object]]) -> str:
-    """A Markdown table: one column per result, plus ratios for two."""
-    names = [f"cfm={r['cfm_attention']}" for r in results]
+    """A Markdown table: one column per result (a failed variant shows its
+    reason), plus the ratios when two variants ran."""
     rows = [
-        ("device / threads", [f"{r['device']} / {r['threads']}" for r in results]),
-        ("params (M)", [f"{r['params'] / 1e6:.2f}" for r in results]),
+        ("device / threads", lambda r: f"{r['device']} / {r['threads']}"),
+        ("params (M)", lambda r: f"{r['params'] / 1e6:.2f}"),
         (
             "GFLOPs / image (fwd)",
-            [f"{r['gflops_per_image']:.1f}" if "gflops_per_image" in r else "-"
-             for r in results],
+            lambda r: (
+                f"{r['gflops_per_image']:.1f}" if "gflops_per_image" in r else "-"
+            ),
         ),
-        (
-            "train step s, median [min, max]",
-            [_fmt(r["train_step_s"]) for r in results],
-        ),
-        (
-            "train peak memory (GiB)",
-            [f"{r['train_peak_bytes'] / 2**30:.2f}" for r in results],
-        ),
+        ("train step s, median [min, max]", lambda r: _fmt(r["train_step_s"])),
+        ("train peak memory (GiB)", lambda r: f"{r['train_peak_bytes'] / 2**30:.2f}"),
         (
             "inference s / image, median [min, max]",
-            [_fmt(r.get("inference_s_per_image")) for r in results],
+            lambda r: _fmt(r.get("inference_s_per_image")),
         ),
-        ("total loss (last step)", [f"{r['losses']['loss']:.3f}" for r in results]),
+        ("total loss (last step)", lambda r: f"{r['losses']['loss']:.3f}"),
     ]
-    header = "| | " + " | ".join(names) + " |"
-    lines = [header, "|---" * (len(results) + 1) + "|"]
-    lines += [f"| {name} | " + " | ".join(values) + " |" for name, values in rows]
-    if len(results) == 2:
-        new, old = results
+    names = [f"cfm={r['cfm_attention']}" for r in results]
+    lines = ["| | " + " | ".join(names) + " |", "|---" * (len(results) + 1) + "|"]
+    for name, cell in rows:
+        values = [r["failed"] if "failed" in r else cell(r) for r in results]
+        lines.append(f"| {name} | " + " | ".join(values) + " |")
+    done = [r for r in results if "failed" not in r]
+    if len(results) == 2 and len(done) == 2:
+        new, old = done
         time_ratio = new["train_step_s"]["median"] / old["train_step_s"]["median"]
         mem_ratio = new["train_peak_bytes"] / old["train_peak_bytes"]
         lines.append(

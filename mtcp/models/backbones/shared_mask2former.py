@@ -4,7 +4,7 @@ pixel embeddings (SPEC section 1)."""
 import logging
 import os.path as osp
 import re
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, List, Optional, Tuple, Union
 
 import torch
 import torch.nn.functional as F
@@ -243,6 +243,10 @@ class SharedMask2Former(BaseModule):
             ``act(M_l)`` over the L decoder layers (the paper's wording); the
             prediction made from the learned queries before the first layer
             is not one of them. Defaults to ``'last'``.
+        return_tuple (bool): return ``(F,)`` instead of ``F``, the way mmseg
+            backbones hand their feature maps to a decode head, so that
+            mmseg's ``EncoderDecoder`` with any mmseg head (``in_index=0``)
+            can sit on the shared representation. Defaults to False.
         init_cfg (dict, optional): ``dict(type='Pretrained', checkpoint=...)``
             loads a whole mmseg Mask2Former checkpoint (see
             :data:`MASK2FORMER_SWIN_S_ADE20K_URL`). Defaults to None.
@@ -254,6 +258,7 @@ class SharedMask2Former(BaseModule):
         decode_head: ConfigType,
         mask_act: Optional[str] = "sigmoid",
         mask_layers: str = "last",
+        return_tuple: bool = False,
         init_cfg: OptConfigType = None,
     ) -> None:
         super().__init__(init_cfg=init_cfg)
@@ -275,6 +280,7 @@ class SharedMask2Former(BaseModule):
                 )
         self.mask_act = mask_act
         self.mask_layers = mask_layers
+        self.return_tuple = return_tuple
         self.backbone = MODELS.build(backbone)
         # mmdet's head reads its nested cfgs by attribute: plain dicts (such as
         # this module's defaults) must become ConfigDicts.
@@ -284,15 +290,16 @@ class SharedMask2Former(BaseModule):
         # without find_unused_parameters.
         self.decode_head.cls_embed.requires_grad_(False)
 
-    def forward(self, inputs: Tensor) -> Tensor:
+    def forward(self, inputs: Tensor) -> Union[Tensor, Tuple[Tensor]]:
         """Compute the shared representation.
 
         Args:
             inputs (Tensor): images (B, 3, H, W).
 
         Returns:
-            Tensor: ``F = E * sum_q act(M_q)`` of shape (B, C, H/4, W/4)
-            (ceil when H or W is not a multiple of 4: Swin pads its input).
+            Tensor | tuple[Tensor]: ``F = E * sum_q act(M_q)`` of shape
+            (B, C, H/4, W/4) (ceil when H or W is not a multiple of 4: Swin
+            pads its input); ``(F,)`` when ``return_tuple``.
         """
         mask_features, mask_logits = self.forward_masks(inputs)
         if self.mask_layers == "last":
@@ -301,7 +308,8 @@ class SharedMask2Former(BaseModule):
             masks = torch.stack(
                 [self._activate(m).sum(1, keepdim=True) for m in mask_logits]
             ).mean(0)
-        return mask_features * masks
+        shared = mask_features * masks
+        return (shared,) if self.return_tuple else shared
 
     def forward_masks(self, inputs: Tensor) -> Tuple[Tensor, List[Tensor]]:
         """Run Swin, the pixel decoder and the transformer decoder.

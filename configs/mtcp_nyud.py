@@ -1,0 +1,38 @@
+# MT-CP on NYUD-v2: semseg (40 classes) + depth + normals, 448x576 crops,
+# Mask2Former Swin-S (ADE20K) backbone, LPS weighting, 100 epochs of batch 2.
+# Download the backbone checkpoint first (see `pretrained` below), then
+#   bash tools/dist_train.sh configs/mtcp_nyud.py 8
+_base_ = [
+    "_base_/models/mtcp.py",
+    "_base_/datasets/nyud.py",
+    "_base_/default_runtime.py",
+    "_base_/schedules/schedule_100e.py",
+]
+
+# mmseg's Mask2Former Swin-S ADE20K checkpoint; download it from
+# https://download.openmmlab.com/mmsegmentation/v0.5/mask2former/mask2former_swin-s_8xb2-160k_ade20k-512x512/mask2former_swin-s_8xb2-160k_ade20k-512x512_20221204_143905-e715144e.pth
+pretrained = "checkpoints/mask2former_swin-s_8xb2-160k_ade20k-512x512_20221204_143905-e715144e.pth"
+# Learning-rate multiplier of the shared backbone (1.0: fine-tuned at the base lr).
+backbone_lr_mult = 1.0
+
+model = dict(
+    tasks={{_base_.tasks}},
+    num_classes=dict(semseg=40),
+    backbone=dict(init_cfg=dict(type="Pretrained", checkpoint=pretrained)),
+    weighting=dict(
+        type="LPS", mode="lps", history_length=1, spread=2.5, min_weight=0.05
+    ),
+)
+custom_hooks = [dict(type="TaskWeightingHook")]
+
+optim_wrapper = dict(
+    paramwise_cfg=dict(custom_keys={"backbone": dict(lr_mult=backbone_lr_mult)})
+)
+
+# Delta_m against the single-task baselines the paper reports (replace them
+# with your own single-task results from configs/single_task/).
+val_evaluator = dict(baselines=dict(semseg=53.20, depth=0.4923, normals=19.22))
+test_evaluator = val_evaluator
+default_hooks = dict(
+    checkpoint=dict(save_best="multitask/delta_m", rule="greater", max_keep_ckpts=2)
+)

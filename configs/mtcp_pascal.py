@@ -1,0 +1,33 @@
+# MT-CP on PASCAL-Context: semseg (21 classes) + human parts (7) + saliency,
+# 512x512 crops, Mask2Former Swin-S (ADE20K) backbone, LPS weighting, 100 epochs.
+_base_ = [
+    "_base_/models/mtcp.py",
+    "_base_/datasets/pascal_context.py",
+    "_base_/default_runtime.py",
+    "_base_/schedules/schedule_100e.py",
+]
+
+# mmseg's Mask2Former Swin-S ADE20K checkpoint; download it from
+# https://download.openmmlab.com/mmsegmentation/v0.5/mask2former/mask2former_swin-s_8xb2-160k_ade20k-512x512/mask2former_swin-s_8xb2-160k_ade20k-512x512_20221204_143905-e715144e.pth
+pretrained = "checkpoints/mask2former_swin-s_8xb2-160k_ade20k-512x512_20221204_143905-e715144e.pth"
+backbone_lr_mult = 1.0
+
+model = dict(
+    tasks={{_base_.tasks}},
+    num_classes=dict(semseg=21, parts=7),
+    backbone=dict(init_cfg=dict(type="Pretrained", checkpoint=pretrained)),
+    weighting=dict(
+        type="LPS", mode="lps", history_length=1, spread=2.5, min_weight=0.05
+    ),
+)
+custom_hooks = [dict(type="TaskWeightingHook")]
+
+optim_wrapper = dict(
+    paramwise_cfg=dict(custom_keys={"backbone": dict(lr_mult=backbone_lr_mult)})
+)
+
+# No single-task baselines are given for PASCAL-Context: Delta_m is left out
+# until `baselines` is set; the best checkpoint follows semseg mIoU.
+default_hooks = dict(
+    checkpoint=dict(save_best="semseg/mIoU", rule="greater", max_keep_ckpts=2)
+)

@@ -1,0 +1,14 @@
+# Single-task baseline on NYUD-v2: depth alone (same backbone,
+# decoder, SRM and heads; no CFM, as there is no other task). Its score is
+# the depth baseline of Delta_m.
+_base_ = "../mtcp_nyud.py"
+
+tasks = ["depth"]
+model = dict(tasks=tasks, weighting=dict(mode="equal"))
+custom_hooks = []
+train_dataloader = dict(dataset=dict(tasks=tasks))
+val_dataloader = dict(dataset=dict(tasks=tasks))
+test_dataloader = val_dataloader
+val_evaluator = dict(_delete_=True, type="MultiTaskMetric", tasks=tasks)
+test_evaluator = val_evaluator
+default_hooks = dict(checkpoint=dict(save_best="depth/rmse", rule="less"))

@@ -1,0 +1,164 @@
+"""The bench scripts' functions return sane figures (tiny model, tiny input)."""
+
+import importlib.util
+import math
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+import torch
+
+from mtcp.structures import TASKS
+
+REPO = Path(__file__).resolve().parents[2]
+TINY = str(REPO / "configs" / "_base_" / "models" / "mtcp_tiny.py")
+TINY_ARGS = [
+    TINY,
+    "--input-size", "64", "64",
+    "--batch-size", "1",
+    "--warmup", "0",
+    "--repeats", "1",
+    "--threads", "1",
+    "--device", "cpu",
+]  # fmt: skip
+
+
+def _load(name: str):
+    path = REPO / "tools" / "analysis_tools" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(f"mtcp_tools_{name}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def bench():
+    return _load("benchmark")
+
+
+@pytest.fixture(scope="module")
+def bench_data():
+    return _load("benchmark_data")
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    threads = torch.get_num_threads()
+    yield
+    torch.set_num_threads(threads)
+
+
+def _check_stats(stats):
+    assert set(stats) == {"median", "min", "max"}
+    assert 0 < stats["min"] <= stats["median"] <= stats["max"]
+
+
+def test_run_benchmark_tiny(bench):
+    result = bench.run_benchmark(bench.parse_args(TINY_ARGS))
+    assert result["cfm_attention"] == "sdpa"
+    assert 0 < result["trainable_params"] <= result["params"]
+    _check_stats(result["train_step_s"])
+    _check_stats(result["inference_s_per_image"])
+    assert result["train_peak_bytes"] >= result["rss_after_build_bytes"] > 0
+    assert 0 < result["gflops_per_image"] < 10
+    assert "loss" in result["losses"]
+    assert all(math.isfinite(v) for v in result["losses"].values())
+    table = bench.format_table([result])
+    assert "train peak memory (GiB)" in table and "cfm=sdpa" in table
+
+
+def test_bf16_with_cp_naive(bench):
+    """AMP (bf16 autocast on CPU), activation checkpointing and the naive CFM
+    run a training step with finite losses."""
+    args = bench.parse_args(
+        TINY_ARGS
+        + ["--amp", "bf16", "--with-cp", "--cfm-attention", "naive"]
+        + ["--inference-repeats", "0", "--no-flops"]
+    )
+    cfg = bench.load_config(TINY, None, "naive", with_cp=True)
+    assert cfg.model.backbone.backbone.with_cp and cfg.model.decoder.with_cp
+    assert cfg.model.cfm.attention == "naive" and cfg.model.backbone.init_cfg is None
+    result = bench.run_benchmark(args)
+    assert result["amp"] == "bf16" and result["cfm_attention"] == "naive"
+    assert "inference_s_per_image" not in result and "gflops_per_image" not in result
+    assert all(math.isfinite(v) for v in result["losses"].values())
+
+
+def test_fp16_on_cpu_is_refused(bench):
+    with pytest.raises(ValueError, match="bf16"):
+        bench.build_optim_wrapper(torch.nn.Linear(2, 2), "fp16", torch.device("cpu"))
+
+
+def test_make_batch_labels_are_valid(bench):
+    tasks = ["semseg", "parts", "depth", "normals", "saliency"]
+    model = SimpleNamespace(
+        tasks=tasks,
+        out_channels=dict(semseg=21, parts=7, depth=1, normals=3, saliency=1),
+    )
+    batch = bench.make_batch(model, 2, (16, 24))
+    assert [tuple(img.shape) for img in batch["inputs"]] == [(3, 16, 24)] * 2
+    assert batch["inputs"][0].dtype == torch.uint8
+    for sample in batch["data_samples"]:
+        for task in tasks:
+            label = getattr(sample, TASKS[task].gt_field).data
+            kind = TASKS[task].kind
+            if kind == "normals":
+                assert label.shape == (3, 16, 24) and label.dtype == torch.float32
+                norms = label.norm(dim=0)
+                assert torch.all((norms < 1e-6) | ((norms - 1).abs() < 1e-4))
+            elif kind == "depth":
+                assert label.shape == (1, 16, 24) and label.min() >= 0
+            else:
+                assert label.shape == (1, 16, 24) and label.dtype == torch.int64
+                valid = label[label != 255]
+                high = model.out_channels[task] if kind == "class" else 2
+                assert valid.min() >= 0 and valid.max() < high
+
+
+def test_child_command_round_trip(bench):
+    args = bench.parse_args(
+        TINY_ARGS
+        + ["--compare-naive", "--with-cp", "--amp", "bf16", "--cfg-options"]
+        + ["model.tasks=['semseg','parts']", "model.num_classes.parts=7"]
+    )
+    child = bench.parse_args(bench._child_command(args, "naive")[2:])
+    assert child.cfm_attention == "naive" and child.json
+    assert not child.compare_naive
+    for key in ("input_size", "batch_size", "amp", "with_cp", "threads", "repeats"):
+        assert getattr(child, key) == getattr(args, key)
+    assert child.cfg_options == args.cfg_options
+
+
+def test_format_table_ratios(bench):
+    def result(attention, seconds, peak):
+        stats = dict(median=seconds, min=seconds, max=seconds)
+        return dict(
+            cfm_attention=attention,
+            device="cpu",
+            threads=1,
+            params=1e6,
+            train_step_s=stats,
+            train_peak_bytes=peak,
+            losses=dict(loss=1.0),
+        )
+
+    table = bench.format_table(
+        [result("sdpa", 1.0, 2**30), result("naive", 2.0, 2**32)]
+    )
+    assert "train step time x0.50, peak memory x0.25" in table
+    failed = dict(cfm_attention="naive", failed="exit -9: killed")
+    table = bench.format_table([result("sdpa", 1.0, 2**30), failed])
+    assert "exit -9: killed" in table and "x0.50" not in table
+
+
+def test_data_throughput(bench_data, tmp_path):
+    root = str(tmp_path / "nyud")
+    bench_data._make_fake_dataset(root, 3, (48, 64), 0)
+    dataset = bench_data.build_train_dataset(bench_data.DEFAULT_CONFIG, root)
+    assert len(dataset) == 3
+    rates = bench_data.pipeline_throughput(dataset, 3, 1)
+    assert len(rates) == 1 and rates[0] > 0
+    rates = bench_data.loader_throughput(dataset, 2, 1, 1, 1)
+    assert len(rates) == 1 and rates[0] > 0
+    metric = bench_data.metric_throughput(dataset.tasks, dataset.metainfo, (48, 64), 2)
+    assert metric["images_per_s"] > 0 and metric["compute_s"] >= 0
