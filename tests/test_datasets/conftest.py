@@ -1,25 +1,7 @@
-import importlib.util
-import os.path as osp
-
 import pytest
-from mmengine.registry import init_default_scope
+from tool_loader import load_tool
 
 import mtcp  # noqa: F401  registers the components
-
-TOOLS = osp.join(osp.dirname(__file__), "..", "..", "tools")
-
-
-def load_tool(rel_path: str):
-    path = osp.join(TOOLS, rel_path)
-    spec = importlib.util.spec_from_file_location(osp.basename(path)[:-3], path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-@pytest.fixture(autouse=True)
-def mmseg_scope():
-    init_default_scope("mmseg")
 
 
 @pytest.fixture(scope="session")

@@ -44,8 +44,8 @@ def test_binary_maps_as_grey():
 
 
 def test_browse_render_sample_tiles_every_task():
-    from conftest import load_tool
     from mmengine.dataset import Compose
+    from tool_loader import load_tool
 
     from mtcp.datasets import SyntheticScenesDataset
 

@@ -234,7 +234,7 @@ def test_listing_5000_ids_is_fast(tmp_path):
 
 
 def test_check_dataset_reports_every_problem(nyud_copy):
-    from conftest import load_tool
+    from tool_loader import load_tool
 
     check = load_tool("dataset_converters/check_dataset.py").check_dataset
     assert check(nyud_copy, "nyud") == []

@@ -1,4 +1,3 @@
-import importlib.util
 import sys
 from pathlib import Path
 
@@ -13,16 +12,6 @@ HERE = Path(__file__).resolve().parent
 for path in (TOOLS_DIR, HERE):
     if str(path) not in sys.path:
         sys.path.insert(0, str(path))
-
-
-def load_tool(name: str):
-    """Import ``tools/<name>.py`` under a name that cannot clash (``test``)."""
-    spec = importlib.util.spec_from_file_location(
-        f"mtcp_tools_{name}", TOOLS_DIR / f"{name}.py"
-    )
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 TOY_CONFIG = """

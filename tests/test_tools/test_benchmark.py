@@ -162,3 +162,15 @@ def test_data_throughput(bench_data, tmp_path):
     assert len(rates) == 1 and rates[0] > 0
     metric = bench_data.metric_throughput(dataset.tasks, dataset.metainfo, (48, 64), 2)
     assert metric["images_per_s"] > 0 and metric["compute_s"] >= 0
+
+
+def test_sdpa_flops_counted_on_cpu(bench):
+    """The CFM's SDPA counts as many FLOPs as the naive matmuls it replaces."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    q = torch.randn(2, 1, 64, 16)
+    with FlopCounterMode(display=False, custom_mapping=bench.SDPA_CPU_FLOPS) as fused:
+        torch.nn.functional.scaled_dot_product_attention(q, q, q)
+    with FlopCounterMode(display=False) as naive:
+        torch.softmax(q @ q.transpose(-2, -1), dim=-1) @ q
+    assert fused.get_total_flops() == naive.get_total_flops() > 0

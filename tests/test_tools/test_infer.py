@@ -2,10 +2,10 @@ import mmcv
 import numpy as np
 import pytest
 import torch
-from conftest import load_tool
 from mmengine.config import Config
 from mmengine.registry import init_default_scope
 from mmseg.registry import MODELS
+from tool_loader import load_tool
 from toy_modules import ToyMultiTaskModel
 
 infer = load_tool("infer")

@@ -9,7 +9,10 @@ import numpy as np
 import pytest
 import torch
 import train
-from conftest import HERE, REPO, load_tool
+from tool_loader import load_tool
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parents[1]
 
 test_tool = load_tool("test")
 

@@ -1,7 +1,7 @@
 import pytest
 import train
-from conftest import load_tool
 from mmengine.config import Config
+from tool_loader import load_tool
 
 test_tool = load_tool("test")
 

@@ -12,9 +12,10 @@ Measures, for a config with a ``model`` field:
 - the inference time per image (``model.test_step``, eval mode, no grad);
 - the parameters and the forward FLOPs per image, counted by
   :class:`torch.utils.flop_counter.FlopCounterMode` on the tensor-mode forward
-  (a multiply-add counts 2 FLOPs; matmuls, convolutions and SDPA are counted,
-  element-wise ops and ``grid_sample``, which carries the deformable
-  attention of the pixel decoder, are not).
+  (a multiply-add counts 2 FLOPs; matmuls, convolutions and SDPA, including
+  PyTorch's CPU flash kernel, are counted; element-wise ops, softmax and
+  ``grid_sample``, which carries the deformable attention of the pixel decoder
+  on CPU, are not).
 
 The batch is synthetic: random images and random valid labels of every task
 of the model (``docs/design.md``); no pretrained weights are loaded.
@@ -44,7 +45,7 @@ from mmengine.logging import MMLogger
 from mmengine.optim import AmpOptimWrapper, OptimWrapper
 from mmengine.structures import PixelData
 from mmseg.registry import MODELS
-from torch.utils.flop_counter import FlopCounterMode
+from torch.utils.flop_counter import FlopCounterMode, sdpa_flop_count
 
 import mtcp  # noqa: F401  (registers the modules)
 from mtcp.structures import TASKS, MultiTaskDataSample
@@ -309,13 +310,24 @@ def count_parameters(model: nn.Module) -> Dict[str, int]:
     )
 
 
+def _sdpa_flops(query_shape, key_shape, value_shape, *args, **kwargs) -> int:
+    return sdpa_flop_count(query_shape, key_shape, value_shape)
+
+
+# PyTorch's FlopCounterMode counts the CUDA SDPA kernels but not the CPU flash
+# kernel, which the CFM's attention runs on CPU: count it with the same formula.
+SDPA_CPU_FLOPS = {
+    torch.ops.aten._scaled_dot_product_flash_attention_for_cpu: _sdpa_flops
+}
+
+
 def count_flops(model: nn.Module, data: dict) -> int:
     """Forward FLOPs of one image (tensor mode, eval, no grad)."""
     model.eval()
     one = dict(inputs=data["inputs"][:1], data_samples=data["data_samples"][:1])
     with torch.no_grad():
         inputs = model.data_preprocessor(one, False)["inputs"]
-        counter = FlopCounterMode(display=False)
+        counter = FlopCounterMode(display=False, custom_mapping=SDPA_CPU_FLOPS)
         with counter:
             model(inputs, mode="tensor")
     return int(counter.get_total_flops())

@@ -1,0 +1,16 @@
+import sys
+from pathlib import Path
+
+import pytest
+from mmengine.registry import init_default_scope
+
+# Shared test helpers (tool_loader) live beside this file.
+TESTS_DIR = str(Path(__file__).resolve().parent)
+if TESTS_DIR not in sys.path:
+    sys.path.insert(0, TESTS_DIR)
+
+
+@pytest.fixture(autouse=True)
+def mmseg_scope():
+    """Every test starts in mmseg's scope, whatever an earlier Runner left."""
+    init_default_scope("mmseg")
