@@ -57,7 +57,9 @@ optim_wrapper = dict(
     type="OptimWrapper",
     optimizer=dict(type="AdamW", lr=2e-3, betas=(0.9, 0.999), weight_decay=1e-4),
 )
-param_scheduler = [dict(type="PolyLR", power=0.9, eta_min=0.0, begin=0, end=400, by_epoch=False)]
+param_scheduler = [
+    dict(type="PolyLR", power=0.9, eta_min=0.0, begin=0, end=400, by_epoch=False)
+]
 train_cfg = dict(type="IterBasedTrainLoop", max_iters=400, val_interval=400)
 val_cfg = dict(type="ValLoop")
 test_cfg = dict(type="TestLoop")

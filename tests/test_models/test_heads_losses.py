@@ -2,6 +2,7 @@ import math
 
 import pytest
 import torch
+import torch.nn as nn
 
 from mtcp.models.heads import DensePredictionHead
 from mtcp.models.losses import (
@@ -97,3 +98,10 @@ def test_losses_reject_mismatched_shapes():
         NormalsL1Loss()(torch.zeros(1, 3, 2, 2), torch.zeros(1, 1, 2, 2))
     with pytest.raises(ValueError, match="pos_weight must be in"):
         BalancedBCELoss(pos_weight=1.5)
+
+
+def test_head_bias_init_sets_the_starting_prediction():
+    head = DensePredictionHead(8, 1, bias_init=2.5)
+    nn.init.zeros_(head.cls.weight)
+    out = head(torch.randn(2, 8, 5, 6))
+    assert torch.allclose(out, torch.full_like(out, 2.5))

@@ -340,3 +340,15 @@ def test_overfit_tiny_model():
     for t in TASKS3:
         first, last = history[0][t], min(h[t] for h in history[-3:])
         assert math.isfinite(last) and last < 0.5 * first, (t, first, last)
+
+
+def test_head_bias_init_reaches_the_task_heads_only():
+    cfg = Config.fromfile(CONFIG).model
+    cfg.head_bias_init = dict(depth=3.0, saliency=1.0)  # saliency: not a task here
+    model = MODELS.build(cfg)
+    for head in model.heads["depth"].values():
+        assert torch.all(head.cls.bias == 3.0)
+    assert not torch.all(model.heads["semseg"]["final"].cls.bias == 3.0)
+    cfg.head_bias_init = dict(height=1.0)
+    with pytest.raises(ValueError, match="unknown task 'height'"):
+        MODELS.build(cfg)

@@ -174,6 +174,8 @@ model = dict(
     cfm=dict(coherence_weight=1.0, kv_downsample=1, attention="sdpa", residual=False),
     srm=dict(),
     head=dict(),
+    # Depth heads start at a typical indoor depth (metres) rather than 0.
+    head_bias_init=dict(depth=2.5),
     # Per-task loss overrides; the defaults are MTCP's DEFAULT_LOSSES.
     losses=dict(),
     use_cfm=True,

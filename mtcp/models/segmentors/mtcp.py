@@ -62,6 +62,10 @@ class MTCP(BaseModel):
             :class:`SpatialRefinementModule` (channels filled in).
         head (dict, optional): Keyword arguments of
             :class:`DensePredictionHead` (channels filled in).
+        head_bias_init (dict, optional): Initial bias of a task's prediction
+            convs, e.g. ``dict(depth=2.5)``: depth heads start at a typical
+            scene depth in metres. Tasks not named start at 0; known tasks
+            the model does not have are ignored.
         losses (dict, optional): Per-task loss configs overriding
             :data:`DEFAULT_LOSSES`.
         use_cfm (bool): Fuse the tasks with CFMs. Ignored with a single task,
@@ -86,6 +90,7 @@ class MTCP(BaseModel):
         cfm: OptConfigType = None,
         srm: OptConfigType = None,
         head: OptConfigType = None,
+        head_bias_init: Optional[Dict[str, float]] = None,
         losses: Optional[Dict[str, ConfigType]] = None,
         use_cfm: bool = True,
         use_srm: bool = True,
@@ -106,6 +111,15 @@ class MTCP(BaseModel):
         self.test_cfg = self._check_test_cfg(test_cfg)
         self.use_cfm = use_cfm and len(self.tasks) > 1
         self.use_srm = use_srm
+        head_bias_init = dict(head_bias_init or {})
+        # Like num_classes, entries for known tasks the model does not have
+        # are ignored, so one base config serves every task set.
+        for t in head_bias_init:
+            if t not in TASKS:
+                raise ValueError(
+                    f"MTCP.head_bias_init names unknown task {t!r}; known tasks "
+                    f"are {sorted(TASKS)}"
+                )
 
         self.backbone = MODELS.build(backbone)
         self.decoders = nn.ModuleDict({t: MODELS.build(decoder) for t in self.tasks})
@@ -164,6 +178,7 @@ class MTCP(BaseModel):
                             dict(type="DensePredictionHead"),
                             in_channels=channels,
                             out_channels=self.out_channels[t],
+                            bias_init=head_bias_init.get(t, 0.0),
                             **head,
                         )
                     )
