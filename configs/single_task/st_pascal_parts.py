@@ -6,7 +6,9 @@ _base_ = "../mtcp_pascal.py"
 tasks = ["parts"]
 model = dict(tasks=tasks, weighting=dict(mode="equal"))
 custom_hooks = []
-train_dataloader = dict(dataset=dict(tasks=tasks))
+train_dataloader = dict(
+    dataset=dict(tasks=tasks, pipeline={{_base_.train_pipeline_no_semseg}})
+)
 val_dataloader = dict(dataset=dict(tasks=tasks))
 test_dataloader = val_dataloader
 val_evaluator = dict(_delete_=True, type="MultiTaskMetric", tasks=tasks)

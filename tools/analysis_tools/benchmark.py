@@ -422,11 +422,14 @@ def compare_naive(args: argparse.Namespace) -> List[Dict[str, object]]:
             _child_command(args, attention), capture_output=True, text=True
         )
         if proc.returncode != 0:
-            last = (proc.stderr.strip().splitlines() or ["no output"])[-1]
             print(proc.stderr[-3000:], file=sys.stderr)
-            result = dict(
-                cfm_attention=attention, failed=f"exit {proc.returncode}: {last}"
-            )
+            if proc.returncode < 0:
+                # e.g. the out-of-memory killer
+                reason = f"killed by signal {-proc.returncode}"
+            else:
+                last = (proc.stderr.strip().splitlines() or ["no output"])[-1]
+                reason = f"exit {proc.returncode}: {last}"
+            result = dict(cfm_attention=attention, failed=reason)
         else:
             result = json.loads(proc.stdout.strip().splitlines()[-1])
         print(json.dumps(result), flush=True)

@@ -16,6 +16,12 @@ train_pipeline = [
     dict(type="MultiTaskPad", size=crop_size),
     dict(type="PackMultiTaskInputs"),
 ]
+# The crop is re-drawn while one semantic class covers more than 75% of it;
+# task sets without semseg (single-task baselines) cannot apply that rule.
+train_pipeline_no_semseg = [
+    dict(step, cat_max_ratio=1.0) if step["type"] == "MultiTaskRandomCrop" else step
+    for step in train_pipeline
+]
 test_pipeline = [
     dict(type="LoadImageFromFile"),
     dict(type="LoadMultiTaskAnnotations"),

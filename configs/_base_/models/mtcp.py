@@ -160,7 +160,7 @@ model = dict(
         ),
         mask_act="sigmoid",
         mask_layers="last",
-        init_cfg=None,
+        # init_cfg: the top-level configs load mmseg's ADE20K checkpoint.
     ),
     decoder=dict(
         type="HierarchicalTaskDecoder",
