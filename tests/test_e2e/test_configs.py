@@ -6,7 +6,6 @@ from pathlib import Path
 import pytest
 from mmengine.config import Config
 from mmseg.registry import DATASETS, MODELS
-
 from tool_loader import load_tool
 
 REPO = Path(__file__).resolve().parents[2]

@@ -29,7 +29,8 @@ def test_state_dict_round_trip_is_exact():
 
     target = LPS(TASKS, spread=2.0)
     target.load_state_dict(loaded)
-    assert target.get_extra_state() == source.get_extra_state()
+    assert torch.equal(target.get_extra_state(), source.get_extra_state())
+    assert target.history == source.history
     assert target.weights == source.weights
     assert target.weights != [1.0, 1.0]
     assert target.num_periods == 2

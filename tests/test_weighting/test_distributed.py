@@ -6,6 +6,7 @@ import pytest
 import torch
 import torch.distributed as torch_dist
 import torch.multiprocessing as mp
+from weighting_helpers import state_summary
 
 from mtcp.models.weighting import LPS
 
@@ -48,7 +49,7 @@ def run_rank(rank: int, world_size: int, port: int, out_dir: str) -> None:
                 )
             logged.append(weighting.end_period())
         with open(os.path.join(out_dir, f"rank{rank}.json"), "w") as f:
-            json.dump(dict(state=weighting.get_extra_state(), logged=logged), f)
+            json.dump(dict(state=state_summary(weighting), logged=logged), f)
     finally:
         torch_dist.destroy_process_group()
 

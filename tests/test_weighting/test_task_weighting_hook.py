@@ -11,6 +11,7 @@ from mmengine.runner import Runner
 from mmseg.registry import MODELS
 from PIL import Image
 from torch.utils.data import Dataset
+from weighting_helpers import state_summary
 
 import mtcp  # noqa: F401
 from mtcp.engine.hooks import TaskWeightingHook
@@ -103,7 +104,7 @@ def make_runner(work_dir, max_iters, name, load_from=None, by_epoch=False):
 def final_state(runner):
     model = runner.model
     return (
-        model.weighting.get_extra_state(),
+        state_summary(model.weighting),
         {
             k: v.clone()
             for k, v in model.state_dict().items()

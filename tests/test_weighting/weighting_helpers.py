@@ -31,3 +31,14 @@ def feed_period(
         }
         weighting(losses)
     return weighting.end_period()
+
+
+def state_summary(weighting) -> dict:
+    """The weighting state as plain python values, for comparisons."""
+    return dict(
+        weights=list(weighting.weights),
+        history=weighting.history,
+        num_periods=weighting.num_periods,
+        period_count=weighting._period_count,
+        period_sums=list(weighting._period_sums),
+    )

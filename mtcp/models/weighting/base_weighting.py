@@ -179,34 +179,51 @@ class BaseWeighting(nn.Module, metaclass=ABCMeta):
             result[f"period_loss/{task}"] = mean
         return result
 
-    def get_extra_state(self) -> Dict[str, Any]:
-        """The weighting state, as python numbers only.
+    def get_extra_state(self) -> torch.Tensor:
+        """The weighting state as one float64 vector.
 
-        Plain lists and numbers keep checkpoints loadable with
-        ``torch.load(weights_only=True)``.
+        One tensor, because mmengine's Runner broadcasts every state-dict
+        entry as a single tensor when distributed training starts, and
+        ``torch.load(weights_only=True)`` accepts it; float64 holds the
+        python floats and counts exactly. Layout: ``[T, task ids (T),
+        period_count, num_periods, P, weights (T), period sums (T),
+        history (P x T)]``, a task id being its index in
+        :data:`mtcp.structures.TASKS`.
         """
-        return dict(
-            tasks=list(self.tasks),
-            weights=list(self._weights),
-            history=self.history,
-            period_sums=list(self._period_sums),
-            period_count=self._period_count,
-            num_periods=self._num_periods,
-        )
+        task_ids = [float(list(TASKS).index(t)) for t in self.tasks]
+        counts = [self._period_count, self._num_periods, len(self._history)]
+        history = [m for means in self._history for m in means]
+        flat = [len(self.tasks)] + task_ids + counts
+        flat += self._weights + self._period_sums + history
+        return torch.tensor(flat, dtype=torch.float64)
 
-    def set_extra_state(self, state: Dict[str, Any]) -> None:
+    def set_extra_state(self, state: torch.Tensor) -> None:
         """Restore the state written by :meth:`get_extra_state`."""
-        if list(state["tasks"]) != self.tasks:
+        flat = torch.as_tensor(state, dtype=torch.float64).flatten().tolist()
+        num_tasks = len(self.tasks)
+        saved_tasks = [list(TASKS)[int(i)] for i in flat[1 : 1 + int(flat[0])]]
+        if saved_tasks != self.tasks:
             raise ValueError(
-                f"The checkpoint's weighting state is for tasks "
-                f"{list(state['tasks'])}, but this {type(self).__name__} has "
-                f"tasks {self.tasks}"
+                f"The checkpoint's weighting state is for tasks {saved_tasks}, "
+                f"but this {type(self).__name__} has tasks {self.tasks}"
             )
-        self._weights = [float(w) for w in state["weights"]]
-        self._history = [[float(m) for m in means] for means in state["history"]]
-        self._period_sums = [float(s) for s in state["period_sums"]]
-        self._period_count = int(state["period_count"])
-        self._num_periods = int(state["num_periods"])
+        period_count, num_periods, num_history = (
+            int(v) for v in flat[1 + num_tasks : 4 + num_tasks]
+        )
+        values = flat[4 + num_tasks :]
+        if len(values) != (2 + num_history) * num_tasks:
+            raise ValueError(
+                f"The checkpoint's weighting state has {len(values)} values after "
+                f"its header; {(2 + num_history) * num_tasks} were expected"
+            )
+        self._weights = values[:num_tasks]
+        self._period_sums = values[num_tasks : 2 * num_tasks]
+        self._history = [
+            values[(2 + p) * num_tasks : (3 + p) * num_tasks]
+            for p in range(num_history)
+        ]
+        self._period_count = period_count
+        self._num_periods = num_periods
 
     def extra_repr(self) -> str:
         return f"tasks={self.tasks}"
