@@ -3,16 +3,12 @@
 # as its backbone and mmseg's FCNHead on top, trained with mmseg's own
 # data preprocessor and IoUMetric on the synthetic scenes (semseg only).
 #   python tools/train.py configs/examples/encoder-decoder_shared-mask2former_fcn_synthetic.py
-_base_ = [
-    "../_base_/models/mtcp_tiny.py",
-    "../_base_/datasets/synthetic_scenes.py",
-]
+_base_ = ["../_base_/datasets/synthetic_scenes.py"]
 default_scope = "mmseg"
 custom_imports = dict(imports=["mtcp"], allow_failed_imports=False)
 
 num_classes = 5
 model = dict(
-    _delete_=True,
     type="EncoderDecoder",
     data_preprocessor=dict(
         type="SegDataPreProcessor",
@@ -23,12 +19,7 @@ model = dict(
         seg_pad_val=255,
         size_divisor=32,
     ),
-    backbone=dict(
-        type="SharedMask2Former",
-        backbone={{_base_.model.backbone.backbone}},
-        decode_head={{_base_.model.backbone.decode_head}},
-        return_tuple=True,
-    ),
+    backbone=dict(type="SharedMask2Former", arch="tiny", return_tuple=True),
     decode_head=dict(
         type="FCNHead",
         in_channels=32,

@@ -187,3 +187,26 @@ def test_sizes_not_divisible_by_32_give_ceil_quarter_resolution():
     with torch.no_grad():
         out = model(torch.randn(1, 3, 70, 90))
     assert out.shape == (1, 32, 18, 23)
+
+
+def test_arch_preset_equals_the_explicit_configs_and_takes_overrides():
+    torch.manual_seed(0)
+    explicit = SharedMask2Former(TINY_SWIN, TINY_MASK2FORMER_HEAD)
+    torch.manual_seed(0)
+    preset = SharedMask2Former(arch="tiny")
+    a, b = explicit.state_dict(), preset.state_dict()
+    assert list(a) == list(b)
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    # overrides reach nested fields and leave the rest of the preset alone
+    model = SharedMask2Former(
+        arch="tiny",
+        backbone=dict(with_cp=True),
+        decode_head=dict(num_queries=4),
+    )
+    assert model.backbone.stages[0].blocks[0].with_cp
+    assert model.decode_head.num_queries == 4
+    assert model.decode_head.pixel_decoder.num_encoder_levels == 3
+    with pytest.raises(ValueError, match="arch must be one of"):
+        SharedMask2Former(arch="swin-xl")
+    with pytest.raises(ValueError, match="without `arch`"):
+        SharedMask2Former(backbone=TINY_SWIN)

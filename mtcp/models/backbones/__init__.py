@@ -1,4 +1,5 @@
 from .shared_mask2former import (
+    ARCHS,
     MASK2FORMER_HEAD_SWIN_S,
     MASK2FORMER_SWIN_S_ADE20K_URL,
     SWIN_S,
@@ -8,6 +9,7 @@ from .shared_mask2former import (
 )
 
 __all__ = [
+    "ARCHS",
     "MASK2FORMER_HEAD_SWIN_S",
     "MASK2FORMER_SWIN_S_ADE20K_URL",
     "SWIN_S",

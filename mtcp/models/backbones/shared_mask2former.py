@@ -13,7 +13,7 @@ from mmengine.logging import print_log
 from mmengine.model import BaseModule
 from mmengine.runner.checkpoint import _load_checkpoint
 from mmseg.registry import MODELS
-from mmseg.utils import ConfigType, OptConfigType
+from mmseg.utils import OptConfigType
 from torch import Tensor
 
 MASK2FORMER_SWIN_S_ADE20K_URL = (
@@ -214,8 +214,24 @@ TINY_MASK2FORMER_HEAD = _mask2former_head(
     decoder_ffn_channels=64,
 )
 
+# ``arch`` presets: (SwinTransformer cfg, Mask2FormerHead cfg).
+ARCHS = {
+    "swin-s": (SWIN_S, MASK2FORMER_HEAD_SWIN_S),
+    "tiny": (TINY_SWIN, TINY_MASK2FORMER_HEAD),
+}
 MASK_ACTS = ("sigmoid", None)
 MASK_LAYERS = ("last", "all")
+
+
+def merge_cfg(base: dict, override: dict) -> dict:
+    """``base`` with ``override`` merged in, nested dicts key by key."""
+    merged = dict(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = merge_cfg(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
 
 
 @MODELS.register_module()
@@ -232,9 +248,16 @@ class SharedMask2Former(BaseModule):
     ``init_cfg=dict(type='Pretrained', checkpoint=path)`` and no remapping.
 
     Args:
-        backbone (dict): mmseg ``SwinTransformer`` config, e.g. :data:`SWIN_S`.
-        decode_head (dict): mmseg ``Mask2FormerHead`` config, e.g.
-            :data:`MASK2FORMER_HEAD_SWIN_S`. Its ``out_channels`` is C.
+        backbone (dict, optional): mmseg ``SwinTransformer`` config, e.g.
+            :data:`SWIN_S`; with ``arch``, only the fields that differ from
+            the preset (e.g. ``dict(with_cp=True)``).
+        decode_head (dict, optional): mmseg ``Mask2FormerHead`` config, e.g.
+            :data:`MASK2FORMER_HEAD_SWIN_S`; with ``arch``, the fields that
+            differ. Its ``out_channels`` is C.
+        arch (str, optional): a preset of both configs: ``'swin-s'`` (mmseg's
+            ``mask2former_swin-s_8xb2-160k_ade20k-512x512.py``, C = 256) or
+            ``'tiny'`` (tests and the CPU demo, C = 32). None: ``backbone``
+            and ``decode_head`` are complete configs. Defaults to None.
         mask_act (str, optional): activation of the mask logits before the
             sum over queries: ``'sigmoid'`` or ``None`` (raw logits, as the
             reference code). Defaults to ``'sigmoid'``.
@@ -254,14 +277,29 @@ class SharedMask2Former(BaseModule):
 
     def __init__(
         self,
-        backbone: ConfigType,
-        decode_head: ConfigType,
+        backbone: OptConfigType = None,
+        decode_head: OptConfigType = None,
+        arch: Optional[str] = None,
         mask_act: Optional[str] = "sigmoid",
         mask_layers: str = "last",
         return_tuple: bool = False,
         init_cfg: OptConfigType = None,
     ) -> None:
         super().__init__(init_cfg=init_cfg)
+        if arch is not None:
+            if arch not in ARCHS:
+                raise ValueError(
+                    f"SharedMask2Former: arch must be one of {sorted(ARCHS)} or "
+                    f"None, got {arch!r}"
+                )
+            backbone = merge_cfg(ARCHS[arch][0], backbone or {})
+            decode_head = merge_cfg(ARCHS[arch][1], decode_head or {})
+        elif backbone is None or decode_head is None:
+            raise ValueError(
+                "SharedMask2Former: without `arch`, both `backbone` (a "
+                "SwinTransformer config) and `decode_head` (a Mask2FormerHead "
+                f"config) are needed; arch presets are {sorted(ARCHS)}"
+            )
         if mask_act not in MASK_ACTS:
             raise ValueError(
                 f"SharedMask2Former: mask_act must be one of {MASK_ACTS}, "
