@@ -25,8 +25,11 @@ say "Python: $PYTHON"
 
 # The whole stack in one interpreter, so a second run of this script takes
 # seconds.
+# It runs outside the repository: there, `import mtcp` would find ./mtcp even
+# when the installed mtcp is another checkout, which tools/*.py would import.
+REPO_ROOT=$(pwd -P)
 stack_ok() {
-    "$PYTHON" - <<PY >/dev/null 2>&1
+    (cd / && MTCP_REPO="$REPO_ROOT" "$PYTHON" - <<PY >/dev/null 2>&1
 import os
 from importlib.metadata import version
 import mmcv, mmcv.ops, torch
@@ -36,8 +39,9 @@ assert (version('mmengine'), version('mmsegmentation'), version('mmdet')) == \
 for mod in ('scipy', 'cv2', 'matplotlib', 'ftfy', 'regex', 'pytest', 'tensorboard'):
     __import__(mod)
 import mtcp
-assert os.path.dirname(os.path.dirname(os.path.abspath(mtcp.__file__))) == os.getcwd()
+assert os.path.dirname(os.path.dirname(os.path.abspath(mtcp.__file__))) == os.environ["MTCP_REPO"]
 PY
+    )
 }
 if stack_ok
 then

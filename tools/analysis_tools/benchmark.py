@@ -102,7 +102,10 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     )
     parser.add_argument("--json", action="store_true", help="print JSON only")
     parser.add_argument("--cfg-options", nargs="+", action=DictAction)
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if args.repeats < 1 or args.warmup < 0:
+        parser.error("--repeats must be >= 1 and --warmup >= 0")
+    return args
 
 
 def load_config(
@@ -122,7 +125,7 @@ def load_config(
     model = cfg.model
     if model.get("backbone") is not None:
         model.backbone.init_cfg = None
-        if with_cp:
+        if with_cp and model.backbone.get("backbone") is not None:
             model.backbone.backbone.with_cp = True
     if with_cp and model.get("decoder") is not None:
         model.decoder.with_cp = True
@@ -132,6 +135,7 @@ def load_config(
 
 
 def build_model(cfg: Config, device: torch.device, channels_last: bool) -> nn.Module:
+    """Build ``cfg.model`` with its own initialisation on ``device``."""
     # init_weights logs every parameter at INFO to the current mmengine logger;
     # a WARNING-level logger made current keeps the figures readable.
     MMLogger.get_instance("mtcp_benchmark", log_level="WARNING")
@@ -304,6 +308,7 @@ def time_inference(
 
 
 def count_parameters(model: nn.Module) -> Dict[str, int]:
+    """All parameters and the trainable ones."""
     return dict(
         params=sum(p.numel() for p in model.parameters()),
         trainable_params=sum(p.numel() for p in model.parameters() if p.requires_grad),
@@ -334,6 +339,7 @@ def count_flops(model: nn.Module, data: dict) -> int:
 
 
 def summarize(values: Sequence[float]) -> Dict[str, float]:
+    """Median, min and max of the timed repeats."""
     return dict(median=statistics.median(values), min=min(values), max=max(values))
 
 
@@ -395,12 +401,23 @@ def _child_command(args: argparse.Namespace, attention: str) -> List[str]:
             cmd.append("--" + flag.replace("_", "-"))
     if args.cfg_options:
         cmd.append("--cfg-options")
-        cmd += [f"{k}={_option_value(v)}" for k, v in args.cfg_options.items()]
+        cmd += _flatten_options(args.cfg_options)
     return cmd
 
 
+def _flatten_options(options: dict, prefix: str = "") -> List[str]:
+    """``--cfg-options`` as ``key=value`` strings that DictAction parses back
+    (nested dicts become dotted keys, lists ``[a,b]``, strings quoted)."""
+    items = []
+    for key, value in options.items():
+        if isinstance(value, dict):
+            items += _flatten_options(value, f"{prefix}{key}.")
+        else:
+            items.append(f"{prefix}{key}={_option_value(value)}")
+    return items
+
+
 def _option_value(value) -> str:
-    # DictAction parses lists written as [a,b] and quoted strings back.
     if isinstance(value, (list, tuple)):
         return "[" + ",".join(_option_value(v) for v in value) + "]"
     if isinstance(value, str):
