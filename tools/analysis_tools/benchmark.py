@@ -125,8 +125,13 @@ def load_config(
     model = cfg.model
     if model.get("backbone") is not None:
         model.backbone.init_cfg = None
-        if with_cp and model.backbone.get("backbone") is not None:
-            model.backbone.backbone.with_cp = True
+        if with_cp and model.backbone.get("type") == "SharedMask2Former":
+            # A full Swin config or, with an `arch` preset, its overrides.
+            model.backbone.backbone = dict(
+                model.backbone.get("backbone") or {}, with_cp=True
+            )
+        elif with_cp:
+            model.backbone.with_cp = True
     if with_cp and model.get("decoder") is not None:
         model.decoder.with_cp = True
     if cfm_attention is not None:
