@@ -13,14 +13,12 @@ import os.path as osp
 from typing import Optional, Sequence
 
 from mmengine.config import Config, DictAction
-from mmengine.runner import Runner
-from mmseg.registry import RUNNERS
 
 # tools/ is sys.path[0] when this file runs as a script.
 from train import (
     LAUNCHERS,
     adapt_to_cpu_distributed,
-    init_cpu_process_group,
+    build_runner,
     load_config,
     set_work_dir,
 )
@@ -142,13 +140,7 @@ def build_test_config(args: argparse.Namespace) -> Config:
 
 def main(argv: Optional[Sequence[str]] = None) -> None:
     args = parse_args(argv)
-    cfg = build_test_config(args)
-    init_cpu_process_group(cfg, args.launcher)
-    if "runner_type" not in cfg:
-        runner = Runner.from_cfg(cfg)
-    else:
-        runner = RUNNERS.build(cfg)
-    runner.test()
+    build_runner(build_test_config(args), args.launcher).test()
 
 
 if __name__ == "__main__":

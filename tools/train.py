@@ -199,15 +199,18 @@ def build_train_config(args: argparse.Namespace) -> Config:
     return cfg
 
 
+def build_runner(cfg: Config, launcher: str) -> Runner:
+    """The Runner of ``cfg`` (or its ``runner_type``), after joining the
+    process group on CPU-only distributed runs."""
+    init_cpu_process_group(cfg, launcher)
+    if "runner_type" not in cfg:
+        return Runner.from_cfg(cfg)
+    return RUNNERS.build(cfg)
+
+
 def main(argv: Optional[Sequence[str]] = None) -> None:
     args = parse_args(argv)
-    cfg = build_train_config(args)
-    init_cpu_process_group(cfg, args.launcher)
-    if "runner_type" not in cfg:
-        runner = Runner.from_cfg(cfg)
-    else:
-        runner = RUNNERS.build(cfg)
-    runner.train()
+    build_runner(build_train_config(args), args.launcher).train()
 
 
 if __name__ == "__main__":
