@@ -202,8 +202,18 @@ def test_bad_config_values(kwargs, field):
         LPS(TASKS, **kwargs)
 
 
-def test_zero_period_loss_is_an_error():
+def test_period_without_loss_keeps_the_weights():
     weighting = LPS(["semseg", "depth"], mode="prioritize")
+    feed_period(weighting, [{"semseg.loss": 2.0, "depth.loss": 1.0}])
+    feed_period(weighting, [{"semseg.loss": 1.0, "depth.loss": 1.0}])
+    updated = weighting.weights
+    assert updated != [1.0, 1.0]
+    # no labelled semseg pixel in the whole period: no share, no ratio
     feed_period(weighting, [{"semseg.loss": 0.0, "depth.loss": 1.0}])
-    with pytest.raises(ValueError, match="semseg"):
-        feed_period(weighting, [{"semseg.loss": 0.0, "depth.loss": 1.0}])
+    assert weighting.weights == updated
+    assert weighting.num_periods == 3
+    # the run goes on: the next period with losses updates again
+    feed_period(weighting, [{"semseg.loss": 0.5, "depth.loss": 1.0}])
+    assert weighting.weights == updated
+    feed_period(weighting, [{"semseg.loss": 0.5, "depth.loss": 0.5}])
+    assert weighting.weights != updated

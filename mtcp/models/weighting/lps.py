@@ -1,8 +1,10 @@
 """The Loss Prioritization Scheme (LPS) of MT-CP and its ablation modes."""
 
+import logging
 from typing import List, Sequence
 
 import torch
+from mmengine.logging import print_log
 from mmseg.registry import MODELS
 
 from .base_weighting import BaseWeighting
@@ -10,14 +12,8 @@ from .base_weighting import BaseWeighting
 LPS_MODES = ("lps", "log", "prioritize", "equal")
 
 
-def period_shares(means: Sequence[float], tasks: Sequence[str]) -> List[float]:
+def period_shares(means: Sequence[float]) -> List[float]:
     """Each task's share ``r_t = Lbar_t / sum_k Lbar_k`` of a period's loss."""
-    for task, mean in zip(tasks, means):
-        if mean <= 0:
-            raise ValueError(
-                f"Loss prioritisation needs positive period losses, but task "
-                f"{task!r} has a period mean of {mean}"
-            )
     total = sum(means)
     return [mean / total for mean in means]
 
@@ -130,8 +126,25 @@ class LPS(BaseWeighting):
     def update_weights(self) -> None:
         if self.mode in ("log", "equal") or len(self._history) <= self.history_length:
             return
-        now = period_shares(self._history[-1], self.tasks)
-        before = period_shares(self._history[-1 - self.history_length], self.tasks)
+        periods = (self._history[-1 - self.history_length], self._history[-1])
+        lossless = sorted(
+            {t for means in periods for t, m in zip(self.tasks, means) if m <= 0}
+        )
+        if lossless:
+            # A share of 0 has no ratio: a task without any labelled pixel in
+            # a compared period (e.g. human parts over a few person-free
+            # iterations) keeps the weights as they are rather than ending
+            # the run.
+            print_log(
+                f"LPS: task(s) {lossless} had no loss in period "
+                f"{self._num_periods} or {self._num_periods - self.history_length} "
+                "(no labelled pixel?); the weights stay "
+                f"{[round(w, 4) for w in self._weights]}",
+                logger="current",
+                level=logging.WARNING,
+            )
+            return
+        before, now = (period_shares(means) for means in periods)
         ratios = [r_now / r_before for r_now, r_before in zip(now, before)]
         mean = sum(ratios) / self.num_tasks
         spread = [mean + self.spread * (w - mean) for w in ratios]
