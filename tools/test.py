@@ -8,18 +8,17 @@ Usage::
 """
 
 import argparse
-import os
 import os.path as osp
 from typing import Optional, Sequence
 
-from mmengine.config import Config, DictAction
+from mmengine.config import Config
 
 # tools/ is sys.path[0] when this file runs as a script.
 from train import (
-    LAUNCHERS,
     adapt_to_cpu_distributed,
     build_runner,
     load_config,
+    parse_with_runner_args,
     set_work_dir,
 )
 
@@ -49,30 +48,11 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
         "--wait-time", type=float, default=2, help="the interval of show (s)"
     )
     parser.add_argument(
-        "--cfg-options",
-        nargs="+",
-        action=DictAction,
-        help="override some settings in the used config, the key-value pair "
-        "in xxx=yyy format will be merged into config file. If the value to "
-        'be overwritten is a list, it should be like key="[a,b]" or key=a,b '
-        'It also allows nested list/tuple values, e.g. key="[(a,b),(c,d)]" '
-        "Note that the quotation marks are necessary and that no white space "
-        "is allowed.",
-    )
-    parser.add_argument(
-        "--launcher", choices=LAUNCHERS, default="none", help="job launcher"
-    )
-    parser.add_argument(
         "--tta",
         action="store_true",
         help="test-time augmentation: average with the horizontally flipped image",
     )
-    # torch.distributed.launch passes --local-rank; torchrun sets LOCAL_RANK.
-    parser.add_argument("--local_rank", "--local-rank", type=int, default=0)
-    args = parser.parse_args(argv)
-    if "LOCAL_RANK" not in os.environ:
-        os.environ["LOCAL_RANK"] = str(args.local_rank)
-    return args
+    return parse_with_runner_args(parser, argv)
 
 
 def trigger_visualization_hook(

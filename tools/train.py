@@ -48,6 +48,14 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
         default=False,
         help="enable automatic-mixed-precision training (needs a GPU)",
     )
+    return parse_with_runner_args(parser, argv)
+
+
+def parse_with_runner_args(
+    parser: argparse.ArgumentParser, argv: Optional[Sequence[str]] = None
+) -> argparse.Namespace:
+    """Add the options train.py and test.py share (``--cfg-options``,
+    ``--launcher``, ``--local_rank``) to ``parser`` and parse ``argv``."""
     parser.add_argument(
         "--cfg-options",
         nargs="+",

@@ -63,6 +63,15 @@ def _mask2former_head(
     ``train_cfg`` are never used by :class:`SharedMask2Former` but are kept
     so that the head builds exactly as mmseg builds it.
     """
+    # The decoder's self- and cross-attention are configured alike.
+    attn_cfg = dict(
+        embed_dims=channels,
+        num_heads=num_heads,
+        attn_drop=0.0,
+        proj_drop=0.0,
+        dropout_layer=None,
+        batch_first=True,
+    )
     return dict(
         type="Mask2FormerHead",
         in_channels=in_channels,
@@ -111,22 +120,8 @@ def _mask2former_head(
             return_intermediate=True,
             num_layers=decoder_layers,
             layer_cfg=dict(
-                self_attn_cfg=dict(
-                    embed_dims=channels,
-                    num_heads=num_heads,
-                    attn_drop=0.0,
-                    proj_drop=0.0,
-                    dropout_layer=None,
-                    batch_first=True,
-                ),
-                cross_attn_cfg=dict(
-                    embed_dims=channels,
-                    num_heads=num_heads,
-                    attn_drop=0.0,
-                    proj_drop=0.0,
-                    dropout_layer=None,
-                    batch_first=True,
-                ),
+                self_attn_cfg=attn_cfg,
+                cross_attn_cfg=dict(attn_cfg),
                 ffn_cfg=dict(
                     embed_dims=channels,
                     feedforward_channels=decoder_ffn_channels,
