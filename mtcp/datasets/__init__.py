@@ -1,4 +1,6 @@
 from .base_multitask_dataset import BaseMultiTaskDataset
+from .cityscapes_mt import CityscapesMTDataset
+from .multitask_folder import MultiTaskFolderDataset
 from .nyudv2_mt import NYUDv2MTDataset
 from .pascal_context_mt import PascalContextMTDataset
 from .synthetic_scenes import SyntheticScenesDataset
@@ -14,6 +16,8 @@ from .transforms import (
 
 __all__ = [
     "BaseMultiTaskDataset",
+    "CityscapesMTDataset",
+    "MultiTaskFolderDataset",
     "NYUDv2MTDataset",
     "PascalContextMTDataset",
     "SyntheticScenesDataset",

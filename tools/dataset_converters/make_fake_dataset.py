@@ -1,11 +1,18 @@
-"""Write a small multi-task dataset in the exact NYUD-v2 or PASCAL_MT layout.
+"""Write a small multi-task dataset in the exact layout of a supported dataset.
 
 The scenes come from :class:`mtcp.datasets.SyntheticScenesDataset`; their
 labels are written with the on-disk conventions of the real packages (NYUD
 labels shifted by one with 0 unlabeled, PASCAL-Part ``.mat`` human parts,
 soft saliency PNGs, ...), so the real loaders can be exercised without the
 real data. Layouts: ``nyud`` (older package: .jpg images, .npy normals and
-edges), ``nyud-png`` (re-hosted: .png images, normals and edges), ``pascal``.
+edges), ``nyud-png`` (re-hosted: .png images, normals and edges), ``pascal``,
+``cityscapes`` (the official layout: ``labelIds`` and ``labelTrainIds``,
+16-bit disparity and camera JSON) and ``folder`` (the default layout of
+:class:`mtcp.datasets.MultiTaskFolderDataset`: ``images/``, ``semseg/`` with
+255 ignore, ``depth/`` as 16-bit PNG in millimetres, ``normals/`` as
+``.npy``, ``splits/train.txt`` and ``val.txt``). ``--drop-half TASK`` leaves
+out the label file of TASK for every other image (folder, cityscapes), to try
+partially labelled data.
 
 Example::
 
@@ -15,6 +22,7 @@ Example::
 
 import argparse
 import io
+import json
 import os
 import os.path as osp
 from typing import Dict, Sequence, Tuple
@@ -26,7 +34,15 @@ from scipy.io import savemat
 from mtcp.datasets import SyntheticScenesDataset
 from mtcp.structures import TASKS
 
-LAYOUTS = ("nyud", "nyud-png", "pascal")
+LAYOUTS = ("nyud", "nyud-png", "pascal", "cityscapes", "folder")
+# scene class -> Cityscapes label id: wall -> wall, floor -> road,
+# ceiling -> sky, box -> car, ball -> person (train ids 3, 0, 10, 13, 11)
+CITYSCAPES_LABEL_IDS = np.array([12, 7, 23, 26, 24], dtype=np.uint8)
+CITYSCAPES_TRAIN_IDS = np.array([3, 0, 10, 13, 11], dtype=np.uint8)
+CITYSCAPES_BASELINE = 0.209313
+# the scene classes, the class list of the folder layout
+FOLDER_CLASSES = ("wall", "floor", "ceiling", "box", "ball")
+FOLDER_TASKS = ("semseg", "depth", "normals")
 # scene class -> NYU-40 index (0-based): wall, floor, ceiling, box, otherprop
 NYUD_CLASS_MAP = np.array([0, 1, 21, 28, 39], dtype=np.uint8)
 # scene class -> VOC index: background, chair (box), bottle (ball), person
@@ -173,6 +189,53 @@ def _write_pascal_item(root, img_id, scene, rng) -> None:
     _save_png(osp.join(root, "edge", img_id + ".png"), scene["edge"] * 255)
 
 
+def _write_cityscapes_item(root, split, stem, scene, rng, drop) -> None:
+    city = stem.split("_")[0]
+
+    def path(folder, suffix):
+        return osp.join(root, folder, split, city, stem + suffix)
+
+    mmcv.imwrite(scene["img"], path("leftImg8bit", "_leftImg8bit.png"))
+    holes = _ignore_patch(rng, scene["semseg"].shape)
+    if "semseg" not in drop:
+        label_ids = CITYSCAPES_LABEL_IDS[scene["semseg"]]
+        label_ids[holes] = 0  # "unlabeled"
+        _save_png(path("gtFine", "_gtFine_labelIds.png"), label_ids)
+        train_ids = CITYSCAPES_TRAIN_IDS[scene["semseg"]]
+        train_ids[holes] = 255
+        _save_png(path("gtFine", "_gtFine_labelTrainIds.png"), train_ids)
+    if "depth" not in drop:
+        # a focal length of the image width keeps the disparities of the
+        # 1-6 m scenes within 16 bits
+        fx = float(scene["img"].shape[1])
+        disparity = CITYSCAPES_BASELINE * fx / scene["depth"]
+        stored = np.round(disparity * 256 + 1).clip(2, 65535).astype(np.uint16)
+        stored[holes | (scene["depth"] <= 0)] = 0
+        _save_png(path("disparity", "_disparity.png"), stored)
+        camera = dict(
+            extrinsic=dict(baseline=CITYSCAPES_BASELINE),
+            intrinsic=dict(fx=fx, fy=fx, u0=fx / 2, v0=scene["img"].shape[0] / 2),
+        )
+        _write(path("camera", "_camera.json"), json.dumps(camera).encode())
+
+
+def _write_folder_item(root, img_id, scene, rng, drop) -> None:
+    mmcv.imwrite(scene["img"], osp.join(root, "images", img_id + ".png"))
+    holes = _ignore_patch(rng, scene["semseg"].shape)
+    if "semseg" not in drop:
+        seg = scene["semseg"].astype(np.uint8)
+        seg[holes] = 255
+        _save_png(osp.join(root, "semseg", img_id + ".png"), seg)
+    if "depth" not in drop:
+        depth_mm = np.round(scene["depth"] * 1000).clip(0, 65535).astype(np.uint16)
+        depth_mm[holes] = 0
+        _save_png(osp.join(root, "depth", img_id + ".png"), depth_mm)
+    if "normals" not in drop:
+        normals = scene["normals"].copy()
+        normals[holes] = 0
+        _save_npy(osp.join(root, "normals", img_id + ".npy"), normals)
+
+
 def make_fake_dataset(
     out_dir: str,
     layout: str,
@@ -180,21 +243,33 @@ def make_fake_dataset(
     num_val: int = 2,
     img_size: Tuple[int, int] = (48, 64),
     seed: int = 0,
+    drop_half: Sequence[str] = (),
 ) -> Dict[str, list]:
     """Write the dataset; returns the ids of each split.
 
     Item ``i`` of a split is scene ``i`` of ``SyntheticScenesDataset(seed)``
-    (train) or ``seed + 1`` (val), with the matching task set.
+    (train) or ``seed + 1`` (val), with the matching task set. The tasks in
+    ``drop_half`` have no label file for the odd items (cityscapes: semseg,
+    depth; folder: semseg, depth, normals).
     """
     if layout not in LAYOUTS:
         raise ValueError(f"layout must be one of {LAYOUTS}, got {layout!r}")
+    droppable = {"cityscapes": ("semseg", "depth"), "folder": FOLDER_TASKS}
+    bad = sorted(set(drop_half) - set(droppable.get(layout, ())))
+    if bad:
+        raise ValueError(
+            f"drop_half {bad}: the {layout} layout can leave out only "
+            f"{list(droppable.get(layout, ()))}"
+        )
     task_set = "pascal" if layout == "pascal" else "nyud"
     tasks = (
         ("semseg", "parts", "saliency", "normals", "edge")
         if task_set == "pascal"
         else ("semseg", "depth", "normals", "edge")
     )
-    split_dir = osp.join("ImageSets", "Context") if task_set == "pascal" else "gt_sets"
+    split_dir = {"pascal": osp.join("ImageSets", "Context"), "folder": "splits"}.get(
+        layout, "gt_sets"
+    )
     ids = {}
     for offset, (split, num) in enumerate((("train", num_train), ("val", num_val))):
         scenes = SyntheticScenesDataset(
@@ -215,15 +290,22 @@ def make_fake_dataset(
             results = scenes.render(index)
             scene = {task: results[TASKS[task].results_key] for task in tasks}
             scene["img"] = results["img"]
-            if task_set == "pascal":
+            drop = set(drop_half) if index % 2 else set()
+            if layout == "cityscapes":
+                img_id = f"{('aachen', 'frankfurt')[offset]}_{index:06d}_000019"
+                _write_cityscapes_item(out_dir, split, img_id, scene, rng, drop)
+            elif layout == "folder":
+                _write_folder_item(out_dir, img_id, scene, rng, drop)
+            elif task_set == "pascal":
                 _write_pascal_item(out_dir, img_id, scene, rng)
             else:
                 _write_nyud_item(out_dir, img_id, scene, rng, png=layout == "nyud-png")
             ids[split].append(img_id)
-        _write(
-            osp.join(out_dir, split_dir, f"{split}.txt"),
-            ("\n".join(ids[split]) + "\n").encode(),
-        )
+        if layout != "cityscapes":
+            _write(
+                osp.join(out_dir, split_dir, f"{split}.txt"),
+                ("\n".join(ids[split]) + "\n").encode(),
+            )
     return ids
 
 
@@ -237,6 +319,14 @@ def parse_args():
         "--size", type=int, nargs=2, default=(96, 128), metavar=("H", "W")
     )
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--drop-half",
+        nargs="+",
+        default=[],
+        metavar="TASK",
+        help="leave out these tasks' labels for every other image "
+        "(layouts cityscapes, folder)",
+    )
     return parser.parse_args()
 
 
@@ -249,6 +339,7 @@ def main():
         args.num_val,
         tuple(args.size),
         args.seed,
+        args.drop_half,
     )
     print(
         f"wrote a {args.layout} dataset to {args.out_dir}: "

@@ -11,6 +11,14 @@ from mmseg.registry import TRANSFORMS
 from mtcp.structures import IGNORE_INDEX, TASKS
 
 from ..human_parts import decode_pascal_part_mat
+from .label_decoding import (
+    apply_label_map,
+    depth_from_cityscapes_disparity,
+    depth_from_png,
+    missing_label,
+    read_cityscapes_camera,
+    read_single_channel_png,
+)
 
 # A valid unit normal stored in a .png decodes to a norm near 1; the zero
 # vector (invalid) can only be stored as 127/128, whose norm is below 0.01.
@@ -27,16 +35,25 @@ class LoadMultiTaskAnnotations(BaseTransform):
     ``results['ann_paths'][task]``; the label conventions of
     DATA_AND_METRICS.md are applied here:
 
-    - semseg ``.png``: with ``results['reduce_zero_label']`` (NYUD) 0 becomes
-      255 and 1..K becomes 0..K-1; values must be < ``num_classes`` or 255.
+    - semseg / parts ``.png``: with ``results['reduce_zero_label']`` (NYUD,
+      semseg only) 0 becomes 255 and 1..K becomes 0..K-1; with
+      ``results['label_maps'][task]`` (a 256-entry lookup table) the stored
+      values are remapped; values must then be < ``num_classes`` or 255.
     - parts ``.mat``: PASCAL-Part objects grouped into 6 parts
       (:func:`decode_pascal_part_mat`); no person -> all 255.
     - depth ``.npy``: float32 metres, 0 invalid.
+    - depth ``.png`` (8/16-bit): with ``results['disparity_camera_path']``
+      a Cityscapes disparity map, converted with the camera file's baseline
+      and fx (:func:`depth_from_cityscapes_disparity`); otherwise
+      ``v / results['depth_scale']``; 0 invalid.
     - normals ``.npy`` (float in [-1, 1]) or ``.png`` (``2 * v / 255 - 1``,
       RGB channel order = xyz); a near-zero decoded vector is invalid (0).
     - saliency ``.png``: ``v / 255 > 0.5``.
     - edge ``.npy`` (values in [0, 1]) or ``.png`` (``v / 255``), binarised
       at 0.5.
+    - a task whose file is ``None`` (an image without that label, see
+      ``allow_missing_labels`` of the folder datasets): an all-ignore map
+      (:func:`missing_label`).
 
     Required Keys: img, tasks, ann_paths, (reduce_zero_label, num_classes).
 
@@ -67,6 +84,9 @@ class LoadMultiTaskAnnotations(BaseTransform):
                     f"{task!r} in results['ann_paths'] ({sorted(ann_paths)})"
                 )
             path = ann_paths[task]
+            if path is None:
+                results[TASKS[task].results_key] = missing_label(task, shape)
+                continue
             label = self._load(task, path, shape, results)
             if label.shape[:2] != shape:
                 raise ValueError(
@@ -81,12 +101,13 @@ class LoadMultiTaskAnnotations(BaseTransform):
     def _load(self, task: str, path: str, shape: tuple, results: dict) -> np.ndarray:
         ext = osp.splitext(path)[1].lower()
         content = fileio.get(path, backend_args=self.backend_args)
-        if task == "semseg" and ext == ".png":
+        if TASKS[task].kind == "class" and ext == ".png":
             seg = self._read_png(content, path, channels=1)
-            if results.get("reduce_zero_label", False):
+            if task == "semseg" and results.get("reduce_zero_label", False):
                 # uint8 wrap-around maps 0 - 1 to 255, the ignore index
                 seg = seg - np.uint8(1)
-            return seg
+            lut = results.get("label_maps", {}).get(task)
+            return seg if lut is None else apply_label_map(seg, lut, path, task)
         if task == "parts" and ext == ".mat":
             return decode_pascal_part_mat(content, shape, path)
         if task == "depth" and ext == ".npy":
@@ -104,6 +125,8 @@ class LoadMultiTaskAnnotations(BaseTransform):
             if not np.isfinite(depth).all() or depth.min() < 0:
                 raise ValueError(f"{path}: depth must be finite and >= 0 (0 = invalid)")
             return np.ascontiguousarray(depth)
+        if task == "depth" and ext == ".png":
+            return self._load_depth_png(content, path, results)
         if task == "normals" and ext in (".npy", ".png"):
             return self._load_normals(content, path, ext)
         if task == "saliency" and ext == ".png":
@@ -145,6 +168,21 @@ class LoadMultiTaskAnnotations(BaseTransform):
         if img.dtype != np.uint8:
             raise TypeError(f"{path}: PNG has dtype {img.dtype}, expected uint8")
         return img
+
+    def _load_depth_png(self, content: bytes, path: str, results: dict) -> np.ndarray:
+        camera_path = results.get("disparity_camera_path")
+        if camera_path is not None:
+            camera = fileio.get(camera_path, backend_args=self.backend_args)
+            baseline, fx = read_cityscapes_camera(camera, camera_path)
+            raw = read_single_channel_png(content, path)
+            return depth_from_cityscapes_disparity(raw, baseline, fx)
+        scale = results.get("depth_scale")
+        if scale is None:
+            raise ValueError(
+                f"{path}: a depth .png needs `depth_scale` (stored value per "
+                "metre) in the dataset's config"
+            )
+        return depth_from_png(content, path, scale)
 
     def _load_normals(self, content: bytes, path: str, ext: str) -> np.ndarray:
         if ext == ".png":

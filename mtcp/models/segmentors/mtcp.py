@@ -13,6 +13,9 @@ from mmseg.utils import ConfigType, OptConfigType, OptMultiConfig
 
 from mtcp.structures import TASKS, MultiTaskDataSample, check_tasks
 
+from ..losses.utils import labelled_pixels
+from ..weighting import TaskLosses
+
 # The loss of each task when ``losses`` does not override it (SPEC section 5).
 DEFAULT_LOSSES = dict(
     semseg=dict(type="TaskCrossEntropyLoss"),
@@ -330,21 +333,25 @@ class MTCP(BaseModel):
         Returns:
             dict[str, Tensor]: ``{task}.loss`` (final head), ``{task}.aux_16.loss``
             and ``{task}.aux_8.loss`` (intermediate heads, with SRM) and
-            ``coherence.{task}`` (times ``coherence_weight``, with CFM).
+            ``coherence.{task}`` (times ``coherence_weight``, with CFM), as a
+            :class:`TaskLosses` whose ``labelled[task]`` tells whether the
+            batch had any labelled pixel of the task (partially labelled
+            data); a task without one has exact zero losses.
         """
         if data_samples is None:
             raise ValueError("MTCP.loss needs data samples carrying the labels")
         outputs, coherence = self.forward_tasks(inputs)
-        losses = {}
+        losses, labelled = {}, {}
         for t in self.tasks:
             gt = self._stack_gt(t, data_samples).to(inputs.device)
+            labelled[t] = labelled_pixels(t, gt).any()
             loss_fn = self.task_losses[t]
             for name, pred in outputs[t].items():
                 key = f"{t}.loss" if name == "final" else f"{t}.{name}.loss"
                 losses[key] = loss_fn(_resize(pred, gt.shape[-2:]), gt)
         for t, value in coherence.items():
             losses[f"coherence.{t}"] = self.coherence_weight * value
-        return losses
+        return TaskLosses(losses, labelled)
 
     def _final_outputs(self, inputs: torch.Tensor) -> Dict[str, torch.Tensor]:
         finals = self._forward(inputs)
@@ -446,7 +453,7 @@ class MTCP(BaseModel):
                     f"{type(value).__name__} {getattr(value, 'shape', '')}"
                 )
         if self.weighting is not None:
-            return self.weighting(losses)
+            return self.weighting(losses, getattr(losses, "labelled", None))
         total = sum(losses.values())
         log_vars = OrderedDict(loss=total.detach())
         log_vars.update((name, value.detach()) for name, value in losses.items())

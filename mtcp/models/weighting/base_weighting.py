@@ -3,7 +3,7 @@
 import math
 from abc import ABCMeta, abstractmethod
 from collections import OrderedDict
-from typing import Any, Dict, List, Sequence, Tuple
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import torch
 import torch.nn as nn
@@ -35,6 +35,12 @@ class BaseWeighting(nn.Module, metaclass=ABCMeta):
     means, appends those to the history and lets the strategy update its
     weights in :meth:`update_weights`.
 
+    With partially labelled data a batch may hold no labelled pixel of a
+    task (``labelled`` of :meth:`forward`): that task's term is left out of
+    the total and of the period statistics, so its period mean is the mean
+    over the iterations that had its labels, and NaN for a period without
+    any (the strategies then keep their weights).
+
     The weights, the history and the running sums are the module's *extra
     state* (see :meth:`get_extra_state`): they travel in the model's
     ``state_dict`` and so in every checkpoint, and unlike registered buffers
@@ -55,6 +61,7 @@ class BaseWeighting(nn.Module, metaclass=ABCMeta):
         self._weights: List[float] = [1.0] * self.num_tasks
         self._history: List[List[float]] = []
         self._period_sums: List[float] = [0.0] * self.num_tasks
+        self._period_counts: List[float] = [0.0] * self.num_tasks
         self._period_count = 0
         self._num_periods = 0
 
@@ -81,27 +88,40 @@ class BaseWeighting(nn.Module, metaclass=ABCMeta):
         """Map one raw loss term onto the scale the strategy works on."""
         return term
 
-    def combine(self, task_losses: torch.Tensor) -> torch.Tensor:
-        """Weighted sum of the per-task losses ``(T,)``.
+    def combine(
+        self, task_losses: torch.Tensor, labelled: torch.Tensor
+    ) -> torch.Tensor:
+        """Weighted sum of the per-task losses ``(T,)`` of the labelled tasks.
 
         The weights are plain numbers, so they enter the gradient as
         constants.
+
+        Args:
+            task_losses (Tensor): ``L_t`` per task, (T,).
+            labelled (Tensor): Bool (T,), whether the batch had a labelled
+                pixel of the task; the others are left out.
         """
         weights = task_losses.new_tensor(self._weights)
-        return (weights * task_losses).sum()
+        return torch.where(labelled, weights * task_losses, 0.0).sum()
 
     @abstractmethod
     def update_weights(self) -> None:
         """Update the weights from :attr:`history` at the end of a period."""
 
     def forward(
-        self, losses: Dict[str, torch.Tensor]
+        self,
+        losses: Dict[str, torch.Tensor],
+        labelled: Optional[Mapping[str, Any]] = None,
     ) -> Tuple[torch.Tensor, Dict[str, Any]]:
         """Combine the loss terms.
 
         Args:
             losses (dict[str, Tensor]): Scalar loss terms named as described
                 in the class docstring.
+            labelled (Mapping[str, bool | Tensor], optional): Per task,
+                whether the batch had any labelled pixel of it (see
+                :class:`TaskLosses`); a task not listed counts as labelled.
+                Defaults to None (every task labelled).
 
         Returns:
             tuple[Tensor, OrderedDict]: The total loss and the log variables:
@@ -119,15 +139,23 @@ class BaseWeighting(nn.Module, metaclass=ABCMeta):
                 )
             per_task.append(task_loss)
         task_losses = torch.stack(per_task)
-        total = self.combine(task_losses)
+        labelled = self._labelled_mask(labelled, task_losses)
+        total = self.combine(task_losses, labelled)
         if coherence:
             total = total + torch.stack(coherence).sum()
 
         if self.training:
             # One host transfer per iteration; python floats keep the sums
             # exact in float64 on any device and checkpoint-friendly.
-            values = task_losses.detach().to("cpu", torch.float64).tolist()
-            self._period_sums = [s + v for s, v in zip(self._period_sums, values)]
+            values, present = (
+                torch.stack([task_losses.detach(), labelled.to(task_losses.dtype)])
+                .to("cpu", torch.float64)
+                .tolist()
+            )
+            self._period_sums = [
+                s + v * p for s, v, p in zip(self._period_sums, values, present)
+            ]
+            self._period_counts = [c + p for c, p in zip(self._period_counts, present)]
             self._period_count += 1
 
         log_vars: Dict[str, Any] = OrderedDict(loss=total.detach())
@@ -137,31 +165,51 @@ class BaseWeighting(nn.Module, metaclass=ABCMeta):
             log_vars[f"weight.{task}"] = weight
         return total, log_vars
 
+    def _labelled_mask(
+        self, labelled: Optional[Mapping[str, Any]], like: torch.Tensor
+    ) -> torch.Tensor:
+        """Bool (T,) on ``like``'s device: which tasks the batch labelled."""
+        if labelled is None:
+            return torch.ones(self.num_tasks, dtype=torch.bool, device=like.device)
+        unknown = sorted(set(labelled) - set(self.tasks))
+        if unknown:
+            raise KeyError(f"`labelled` names {unknown}, not among {self.tasks}")
+        return torch.stack(
+            [
+                torch.as_tensor(labelled.get(task, True), device=like.device)
+                .reshape(())
+                .bool()
+                for task in self.tasks
+            ]
+        )
+
     def end_period(self) -> Dict[str, float]:
         """Close the current period and update the weights.
 
-        The per-rank sums and iteration counts are all-reduced (a no-op
-        outside distributed training), so every rank computes the same means
-        and therefore the same weights.
+        The per-rank sums and counts are all-reduced (a no-op outside
+        distributed training), so every rank computes the same means and
+        therefore the same weights.
 
         Returns:
             dict[str, float]: ``weight/{task}`` (the weights for the next
-            period) and ``period_loss/{task}`` (the period mean of ``L_t``).
+            period) and ``period_loss/{task}`` (the period mean of ``L_t``
+            over the iterations with labels of the task; NaN if none had).
         """
         stats = torch.tensor(
-            self._period_sums + [float(self._period_count)], dtype=torch.float64
+            self._period_sums + self._period_counts + [float(self._period_count)],
+            dtype=torch.float64,
         )
         dist.all_reduce(stats, op="sum")
-        count = stats[-1].item()
-        if count == 0:
+        if stats[-1].item() == 0:
             raise RuntimeError(
                 f"{type(self).__name__}.end_period() was called without any "
                 "training iteration since the last period; check the "
                 "interval of TaskWeightingHook"
             )
-        means = (stats[:-1] / count).tolist()
-        for task, mean in zip(self.tasks, means):
-            if not math.isfinite(mean):
+        sums, counts = stats[: self.num_tasks], stats[self.num_tasks : -1]
+        means = torch.where(counts > 0, sums / counts.clamp(min=1), math.nan).tolist()
+        for task, mean, count in zip(self.tasks, means, counts.tolist()):
+            if count > 0 and not math.isfinite(mean):
                 raise FloatingPointError(
                     f"The mean loss of task {task!r} over period "
                     f"{self._num_periods + 1} is {mean}; the weights cannot "
@@ -170,6 +218,7 @@ class BaseWeighting(nn.Module, metaclass=ABCMeta):
         self._history = (self._history + [means])[-self.history_size :]
         self._num_periods += 1
         self._period_sums = [0.0] * self.num_tasks
+        self._period_counts = [0.0] * self.num_tasks
         self._period_count = 0
         self.update_weights()
 
@@ -187,14 +236,16 @@ class BaseWeighting(nn.Module, metaclass=ABCMeta):
         ``torch.load(weights_only=True)`` accepts it; float64 holds the
         python floats and counts exactly. Layout: ``[T, task ids (T),
         period_count, num_periods, P, weights (T), period sums (T),
-        history (P x T)]``, a task id being its index in
-        :data:`mtcp.structures.TASKS`.
+        per-task period counts (T), history (P x T)]``, a task id being its
+        index in :data:`mtcp.structures.TASKS`. States without the per-task
+        counts (older checkpoints) are read with every task counted in every
+        iteration.
         """
         task_ids = [float(list(TASKS).index(t)) for t in self.tasks]
         counts = [self._period_count, self._num_periods, len(self._history)]
         history = [m for means in self._history for m in means]
         flat = [len(self.tasks)] + task_ids + counts
-        flat += self._weights + self._period_sums + history
+        flat += self._weights + self._period_sums + self._period_counts + history
         return torch.tensor(flat, dtype=torch.float64)
 
     def set_extra_state(self, state: torch.Tensor) -> None:
@@ -211,15 +262,19 @@ class BaseWeighting(nn.Module, metaclass=ABCMeta):
             int(v) for v in flat[1 + num_tasks : 4 + num_tasks]
         )
         values = flat[4 + num_tasks :]
-        if len(values) != (2 + num_history) * num_tasks:
+        if len(values) == (2 + num_history) * num_tasks:
+            # written before the per-task counts existed
+            values[2 * num_tasks : 2 * num_tasks] = [float(period_count)] * num_tasks
+        if len(values) != (3 + num_history) * num_tasks:
             raise ValueError(
                 f"The checkpoint's weighting state has {len(values)} values after "
-                f"its header; {(2 + num_history) * num_tasks} were expected"
+                f"its header; {(3 + num_history) * num_tasks} were expected"
             )
         self._weights = values[:num_tasks]
         self._period_sums = values[num_tasks : 2 * num_tasks]
+        self._period_counts = values[2 * num_tasks : 3 * num_tasks]
         self._history = [
-            values[(2 + p) * num_tasks : (3 + p) * num_tasks]
+            values[(3 + p) * num_tasks : (4 + p) * num_tasks]
             for p in range(num_history)
         ]
         self._period_count = period_count
@@ -280,3 +335,21 @@ class BaseWeighting(nn.Module, metaclass=ABCMeta):
                 f"keys {[f'{task}.loss' for task in missing]}, got {list(losses)}"
             )
         return main, aux, coherence
+
+
+class TaskLosses(dict):
+    """A model's named loss terms plus which tasks the batch labelled.
+
+    Returned by a model's ``loss`` so that ``parse_losses`` can hand
+    ``labelled`` to :meth:`BaseWeighting.forward`; otherwise an ordinary
+    dict of the terms.
+
+    Args:
+        terms (dict[str, Tensor]): The loss terms.
+        labelled (dict[str, Tensor]): Per task, a 0-d bool tensor: whether
+            the batch had any labelled pixel of the task.
+    """
+
+    def __init__(self, terms: Dict[str, torch.Tensor], labelled: Dict[str, Any]):
+        super().__init__(terms)
+        self.labelled = dict(labelled)

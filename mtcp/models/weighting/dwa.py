@@ -1,8 +1,10 @@
 """Dynamic Weight Average (Liu et al., CVPR 2019)."""
 
+import logging
 import math
 from typing import Sequence
 
+from mmengine.logging import print_log
 from mmseg.registry import MODELS
 
 from .base_weighting import BaseWeighting
@@ -16,7 +18,9 @@ class DWA(BaseWeighting):
     With ``Lbar_t`` the mean raw loss of task t over a period, the weights for
     period p are ``w_t = T exp(r_t / temperature) / sum_k exp(r_k /
     temperature)`` with ``r_t = Lbar_t^(p-1) / Lbar_t^(p-2)``; they are 1 for
-    the first two periods. The weights are constants for the gradient.
+    the first two periods. The weights are constants for the gradient. A
+    task without a positive mean in one of the two periods (no labelled
+    pixel) has no rate: the weights are kept, with a warning.
 
     Args:
         tasks (Sequence[str]): Task names.
@@ -34,12 +38,20 @@ class DWA(BaseWeighting):
         if len(self._history) < 2:
             return
         before, now = self._history
-        for task, mean in zip(self.tasks, before):
-            if mean <= 0:
-                raise ValueError(
-                    f"DWA needs positive period losses, but task {task!r} has "
-                    f"a period mean of {mean}"
-                )
+        lossless = [
+            t for t, b, n in zip(self.tasks, before, now) if not (b > 0 and n >= 0)
+        ]
+        if lossless:
+            # a period without any labelled pixel of a task (mean 0, or NaN
+            # when no iteration had its labels) gives no rate: keep the weights
+            print_log(
+                f"DWA: task(s) {lossless} had no loss in period "
+                f"{self._num_periods - 1} or {self._num_periods}; the weights "
+                f"stay {[round(w, 4) for w in self._weights]}",
+                logger="current",
+                level=logging.WARNING,
+            )
+            return
         rates = [n / b for n, b in zip(now, before)]
         # Shifting by the largest rate keeps exp() from overflowing.
         top = max(rates)

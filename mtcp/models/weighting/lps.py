@@ -128,13 +128,13 @@ class LPS(BaseWeighting):
             return
         periods = (self._history[-1 - self.history_length], self._history[-1])
         lossless = sorted(
-            {t for means in periods for t, m in zip(self.tasks, means) if m <= 0}
+            {t for means in periods for t, m in zip(self.tasks, means) if not m > 0}
         )
         if lossless:
-            # A share of 0 has no ratio: a task without any labelled pixel in
-            # a compared period (e.g. human parts over a few person-free
-            # iterations) keeps the weights as they are rather than ending
-            # the run.
+            # A share of 0 (or NaN: no iteration had labels) has no ratio: a
+            # task without any labelled pixel in a compared period (e.g.
+            # human parts over a few person-free iterations) keeps the
+            # weights as they are rather than ending the run.
             print_log(
                 f"LPS: task(s) {lossless} had no loss in period "
                 f"{self._num_periods} or {self._num_periods - self.history_length} "

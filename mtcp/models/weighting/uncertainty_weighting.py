@@ -42,9 +42,14 @@ class UncertaintyWeighting(BaseWeighting):
     def weights(self) -> List[float]:
         return torch.exp(-self.log_variances.detach()).tolist()
 
-    def combine(self, task_losses: torch.Tensor) -> torch.Tensor:
+    def combine(
+        self, task_losses: torch.Tensor, labelled: torch.Tensor
+    ) -> torch.Tensor:
+        # an unlabelled task adds neither its loss nor its s_t: s_t alone
+        # would be pushed down (its weight up) by every batch without labels
         log_variances = self.log_variances.to(task_losses.dtype)
-        return (torch.exp(-log_variances) * task_losses + log_variances).sum()
+        terms = torch.exp(-log_variances) * task_losses + log_variances
+        return torch.where(labelled, terms, 0.0).sum()
 
     def update_weights(self) -> None:
         """The weights are learnt by the optimizer, not per period."""
