@@ -1,5 +1,6 @@
 """A multi-task dataset read from an image folder and one folder per task."""
 
+import logging
 import os.path as osp
 from typing import Dict, List, Mapping, Optional, Sequence, Set, Union
 
@@ -64,6 +65,13 @@ def resolve_labels(
                 f"{name}: {len(missing)} of {len(paths)} images have no {task} "
                 f"label file, e.g. {missing[0]}; set allow_missing_labels=True "
                 "if some images are not labelled for this task"
+            )
+        if paths and len(missing) == len(paths):
+            print_log(
+                f"{name}: no image has a {task} label (none of the files like "
+                f"{paths[0]} exists); check its folder and suffix",
+                logger="current",
+                level=logging.WARNING,
             )
         resolved[task] = found
         counts.append(f"{task} {len(paths) - len(missing)}/{len(paths)}")

@@ -1,4 +1,5 @@
-"""Check a NYUD-v2 or PASCAL_MT data root before a long training run.
+"""Check a NYUD-v2, PASCAL_MT or Cityscapes data root, or the datasets of a
+config (your own MultiTaskFolderDataset), before a long training run.
 
 Lists missing files (split files, ids without an image or label file), then
 reads every item with the training loaders and reports unreadable files,
@@ -8,18 +9,29 @@ label values. Every problem is printed; the exit status is 1 if any was found.
 Example::
 
     python tools/dataset_converters/check_dataset.py data/NYUDv2 --dataset nyud
+    python tools/dataset_converters/check_dataset.py --config my_config.py
 """
 
 import argparse
 import sys
 from typing import List, Optional, Sequence
 
+from mmengine.config import Config, DictAction
 from mmengine.dataset import Compose
 from mmengine.registry import init_default_scope
+from mmseg.registry import DATASETS as DATASET_REGISTRY
 
-from mtcp.datasets import NYUDv2MTDataset, PascalContextMTDataset
+from mtcp.datasets import (
+    CityscapesMTDataset,
+    NYUDv2MTDataset,
+    PascalContextMTDataset,
+)
 
-DATASETS = {"nyud": NYUDv2MTDataset, "pascal": PascalContextMTDataset}
+DATASETS = {
+    "nyud": NYUDv2MTDataset,
+    "pascal": PascalContextMTDataset,
+    "cityscapes": CityscapesMTDataset,
+}
 
 
 def check_dataset(
@@ -40,9 +52,6 @@ def check_dataset(
     init_default_scope("mmseg")
     dataset_cls = DATASETS[dataset]
     tasks = list(tasks or dataset_cls.AVAILABLE_TASKS)
-    load = Compose(
-        [dict(type="LoadImageFromFile"), dict(type="LoadMultiTaskAnnotations")]
-    )
     problems = []
     for split in splits:
         try:
@@ -50,21 +59,72 @@ def check_dataset(
         except (FileNotFoundError, ValueError, KeyError) as err:
             problems.append(f"[{split}] {err}")
             continue
-        for index in range(len(ds)):
-            info = ds.get_data_info(index)
-            try:
-                load(info)
-            # a checker reports every broken item instead of stopping at the first
-            except Exception as err:
-                problems.append(f"[{split}] {info['img_id']}: {err}")
-        print(f"{split}: checked {len(ds)} items")
+        problems += check_items(ds, split)
+    return problems
+
+
+def check_items(ds, name: str) -> List[str]:
+    """Load every item of a built dataset; one message per broken item."""
+    load = Compose(
+        [dict(type="LoadImageFromFile"), dict(type="LoadMultiTaskAnnotations")]
+    )
+    problems = []
+    for index in range(len(ds)):
+        info = ds.get_data_info(index)
+        try:
+            load(info)
+        # a checker reports every broken item instead of stopping at the first
+        except Exception as err:
+            problems.append(f"[{name}] {info['img_id']}: {err}")
+    print(f"{name}: checked {len(ds)} items")
+    return problems
+
+
+def check_config(config: str, cfg_options: Optional[dict] = None) -> List[str]:
+    """Check the datasets of a config's train, val and test dataloaders.
+
+    Each dataset is built as configured (its pipeline left out) and every
+    item loaded, so any dataset class of the registry can be checked, e.g.
+    your own ``MultiTaskFolderDataset``.
+
+    Args:
+        config (str): Config file.
+        cfg_options (dict, optional): Overrides of config fields.
+    """
+    cfg = Config.fromfile(config)
+    if cfg_options:
+        cfg.merge_from_dict(cfg_options)
+    init_default_scope(cfg.get("default_scope", "mmseg"))
+    import mtcp  # noqa: F401  registers the datasets and transforms
+
+    problems, seen = [], []
+    for loader in ("train_dataloader", "val_dataloader", "test_dataloader"):
+        if cfg.get(loader) is None:
+            continue
+        dataset_cfg = dict(cfg[loader].dataset, pipeline=[], serialize_data=False)
+        if dataset_cfg in seen:
+            continue
+        seen.append(dataset_cfg)
+        name = loader.replace("_dataloader", "")
+        try:
+            ds = DATASET_REGISTRY.build(dataset_cfg)
+        except (FileNotFoundError, ValueError, KeyError, TypeError) as err:
+            problems.append(f"[{name}] {err}")
+            continue
+        problems += check_items(ds, name)
     return problems
 
 
 def parse_args():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("data_root")
-    parser.add_argument("--dataset", choices=sorted(DATASETS), required=True)
+    parser.add_argument("data_root", nargs="?", help="root (with --dataset)")
+    parser.add_argument("--dataset", choices=sorted(DATASETS))
+    parser.add_argument(
+        "--config", help="check the datasets of this config instead (any class)"
+    )
+    parser.add_argument(
+        "--cfg-options", nargs="+", action=DictAction, help="override config fields"
+    )
     parser.add_argument("--splits", nargs="+", default=["train", "val"])
     parser.add_argument("--tasks", nargs="+", default=None)
     return parser.parse_args()
@@ -72,7 +132,12 @@ def parse_args():
 
 def main():
     args = parse_args()
-    problems = check_dataset(args.data_root, args.dataset, args.splits, args.tasks)
+    if args.config:
+        problems = check_config(args.config, args.cfg_options)
+    elif args.data_root and args.dataset:
+        problems = check_dataset(args.data_root, args.dataset, args.splits, args.tasks)
+    else:
+        sys.exit("give a data_root and --dataset, or --config")
     for problem in problems:
         print(problem)
     print(f"{len(problems)} problem(s) found" if problems else "no problem found")

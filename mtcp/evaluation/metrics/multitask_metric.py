@@ -281,8 +281,10 @@ class MultiTaskMetric(BaseMetric):
                     )
                 meter.accumulate(stats[task])
             task_results = meter.compute()
+            labelled = sum(_has_label(stats[task]) for stats in results)
             print_log(
-                f"{task} results:\n{meter.format_table(task_results)}",
+                f"{task} results ({labelled} of {len(results)} images with a "
+                f"label):\n{meter.format_table(task_results)}",
                 logger="current",
             )
             metrics.update({f"{task}/{k}": v for k, v in task_results.items()})
@@ -317,3 +319,9 @@ class MultiTaskMetric(BaseMetric):
             )
             return False
         return True
+
+
+def _has_label(stats: Statistics) -> bool:
+    """Whether an image's statistics count any labelled pixel (all are sums
+    over the labelled pixels, so an unlabelled image gives only zeros)."""
+    return any(bool(np.any(value != 0)) for value in stats.values())
