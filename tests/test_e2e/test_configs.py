@@ -14,7 +14,12 @@ CONFIGS = sorted(
     for p in (REPO / "configs").rglob("*.py")
     if "_base_" not in p.parts
 )
-LAYOUTS = dict(NYUDv2MTDataset="nyud", PascalContextMTDataset="pascal")
+LAYOUTS = dict(
+    NYUDv2MTDataset="nyud",
+    PascalContextMTDataset="pascal",
+    CityscapesMTDataset="cityscapes",
+    MultiTaskFolderDataset="folder",
+)
 
 
 @pytest.fixture(scope="module")
