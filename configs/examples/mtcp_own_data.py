@@ -17,6 +17,8 @@ data = dict(
 train_dataloader = dict(dataset=data)
 val_dataloader = dict(dataset=data)
 test_dataloader = val_dataloader
+val_evaluator = dict(type="MultiTaskMetric", tasks=tasks)
+test_evaluator = val_evaluator
 
 model = dict(
     tasks=tasks, num_classes=dict(semseg=len(classes)), weighting=dict(type="LPS")

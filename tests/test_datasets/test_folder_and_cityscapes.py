@@ -1,6 +1,7 @@
 """MultiTaskFolderDataset and CityscapesMTDataset on hand-written files."""
 
 import json
+import sys
 from pathlib import Path
 
 import mmcv
@@ -222,3 +223,27 @@ def test_fake_layouts_pass_the_checker(tmp_path, layout):
             },
         )
         assert problems == []
+
+
+def test_browse_dataset_shows_missing_labels_black(tmp_path, monkeypatch):
+    make = load_tool("dataset_converters/make_fake_dataset.py")
+    browse = load_tool("analysis_tools/browse_dataset.py")
+    root, out = tmp_path / "data", tmp_path / "browse"
+    make.make_fake_dataset(str(root), "folder", 2, 1, (32, 48), drop_half=["depth"])
+    config = Path(__file__).resolve().parents[2] / "configs/examples/mtcp_own_data.py"
+    monkeypatch.setattr(
+        sys,
+        "argv",
+        ["browse_dataset.py", str(config), "--output-dir", str(out), "--num", "2"]
+        + ["--cfg-options", f"train_dataloader.dataset.data_root={root}"],
+    )
+    browse.main()
+    files = sorted(out.iterdir())
+    assert [f.name for f in files] == [
+        f"0000{i}_semseg_depth_normals.png" for i in range(2)
+    ]
+    # image, semseg, depth, normals side by side; the second image has no
+    # depth file, so its depth tile is all black (invalid)
+    tiles = [mmcv.imread(str(f))[:, 96:144] for f in files]
+    assert tiles[0].shape == (32, 48, 3) and tiles[0].any()
+    assert not tiles[1].any()
