@@ -163,6 +163,11 @@ class MultiTaskFolderDataset(BaseMultiTaskDataset):
         allow_missing_labels: bool = False,
         **kwargs,
     ) -> None:
+        if "split" in kwargs:
+            raise TypeError(
+                "MultiTaskFolderDataset takes no `split`: list the ids of a split "
+                "in a file and pass it as `split_file` (None: every image)"
+            )
         self.img_dir = img_dir
         self.img_suffix = (img_suffix,) if isinstance(img_suffix, str) else img_suffix
         self.split_file = split_file

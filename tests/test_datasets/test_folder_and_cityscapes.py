@@ -104,6 +104,8 @@ def test_folder_dataset_errors_name_the_file(folder_root):
             task_folders={},
             metainfo=dict(part_classes=CLASSES),
         )
+    with pytest.raises(TypeError, match="takes no `split`"):
+        folder_dataset(folder_root, split="train")
     with pytest.raises(ValueError, match="unknown key"):
         folder_dataset(folder_root, task_folders=dict(depth=dict(scal=1000)))
     with pytest.raises(ValueError, match="needs `scale`"):
