@@ -183,6 +183,11 @@ class MultiTaskFolderDataset(BaseMultiTaskDataset):
         tasks: Sequence[str], overrides: Mapping[str, dict]
     ) -> Dict[str, dict]:
         where = "MultiTaskFolderDataset.task_folders"
+        if tasks is None or isinstance(tasks, str):
+            raise TypeError(
+                "MultiTaskFolderDataset needs `tasks`, a list of task names out "
+                f"of {list(TASKS)}, got {tasks!r}"
+            )
         extra = sorted(set(overrides) - set(tasks))
         if extra:
             raise ValueError(f"{where} names {extra}, which are not in tasks {tasks}")

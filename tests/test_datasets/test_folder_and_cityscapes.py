@@ -104,6 +104,8 @@ def test_folder_dataset_errors_name_the_file(folder_root):
             task_folders={},
             metainfo=dict(part_classes=CLASSES),
         )
+    with pytest.raises(TypeError, match="needs `tasks`"):
+        folder_dataset(folder_root, tasks=None)
     with pytest.raises(TypeError, match="takes no `split`"):
         folder_dataset(folder_root, split="train")
     with pytest.raises(ValueError, match="unknown key"):
