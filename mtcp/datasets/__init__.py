@@ -1,6 +1,7 @@
 from .base_multitask_dataset import BaseMultiTaskDataset
 from .nyudv2_mt import NYUDv2MTDataset
 from .pascal_context_mt import PascalContextMTDataset
+from .seeded_sampling import SampleKey, SeededAugmentationMixin, SeededSampler
 from .synthetic_scenes import SyntheticScenesDataset
 from .transforms import (
     LoadMultiTaskAnnotations,
@@ -17,6 +18,9 @@ __all__ = [
     "NYUDv2MTDataset",
     "PascalContextMTDataset",
     "SyntheticScenesDataset",
+    "SampleKey",
+    "SeededAugmentationMixin",
+    "SeededSampler",
     "LoadMultiTaskAnnotations",
     "MultiTaskResize",
     "MultiTaskRandomResize",
