@@ -108,7 +108,7 @@ class AtomicCheckpointHook(CheckpointHook):
                 if name.endswith(PARTIAL_SUFFIX)
             ]
         last_partial = osp.join(runner.work_dir, "last_checkpoint" + PARTIAL_SUFFIX)
-        if osp.isfile(last_partial):
+        if osp.isfile(last_partial) and last_partial not in leftovers:
             leftovers.append(last_partial)
         for path in leftovers:
             os.remove(path)
@@ -120,7 +120,25 @@ class AtomicCheckpointHook(CheckpointHook):
             for path in runner.message_hub.get_info(SUPERSEDED_KEY) or []
             if self.file_backend.join_path(self.out_dir, osp.basename(path)) == path
         ]
-        self._remove(runner, superseded, "superseded by the resumed checkpoint")
+        self._remove(
+            runner,
+            superseded,
+            "superseded by the resumed checkpoint",
+            keep=[self.last_complete],
+        )
+        if self.atomic and self.save_best is not None and osp.isdir(self.out_dir):
+            prefixes = tuple(
+                f"best_{key}_".replace("/", "_") for key in self.key_indicators
+            )
+            in_use = self._in_use()
+            for name in sorted(os.listdir(self.out_dir)):
+                path = self._path(name)
+                if name.startswith(prefixes) and path not in in_use:
+                    runner.logger.warning(
+                        f"{path} is not the best checkpoint this run records "
+                        "(a kill between writing a new best checkpoint and "
+                        "recording it leaves one); it is kept."
+                    )
 
     def _save_checkpoint_with_step(
         self, runner, step: int, meta: dict, superseded: Sequence[str] = ()
@@ -248,9 +266,12 @@ class AtomicCheckpointHook(CheckpointHook):
                 f"stops; {previous}."
             ) from error
 
-    def _remove(self, runner, paths: Sequence[str], what: str) -> None:
-        """Remove checkpoint files (or directories) other than those in use."""
-        in_use = self._in_use()
+    def _remove(
+        self, runner, paths: Sequence[str], what: str, keep: Sequence[str] = ()
+    ) -> None:
+        """Remove checkpoint files (or directories) other than those in use
+        and those in ``keep``."""
+        in_use = self._in_use().union(keep)
         for path in paths:
             if path in in_use:
                 continue
