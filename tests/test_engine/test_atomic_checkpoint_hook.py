@@ -260,3 +260,23 @@ def test_resume_removes_partial_files_and_warns_about_an_unrecorded_best(
         str(tmp_path / BEST.format(2)) in m and "not the best checkpoint" in m
         for m in messages
     ), messages
+
+
+def test_failed_update_of_last_checkpoint_stops_training(tmp_path, monkeypatch):
+    real_replace = os.replace
+
+    def read_only(src, dst, **kwargs):
+        if osp.basename(dst) == "last_checkpoint" and "epoch_1" not in open(src).read():
+            raise PermissionError(errno.EACCES, "Permission denied", dst)
+        return real_replace(src, dst, **kwargs)
+
+    monkeypatch.setattr(os, "replace", read_only)
+    with pytest.raises(RuntimeError) as error:
+        make_runner(tmp_path).train()
+    record = tmp_path / "last_checkpoint"
+    assert str(error.value).startswith(f"Could not update {record}: ")
+    assert f"the checkpoint {tmp_path / 'epoch_2.pth'} is complete" in str(error.value)
+    assert f"still names {tmp_path / 'epoch_1.pth'}" in str(error.value)
+    assert last_checkpoint(tmp_path) == str(tmp_path / "epoch_1.pth")
+    # nothing was removed: epoch 1 stays the checkpoint to resume from
+    assert "epoch_1.pth" in ckpt_files(tmp_path)

@@ -166,10 +166,18 @@ class AtomicCheckpointHook(CheckpointHook):
             by_epoch=self.by_epoch,
             **self.args,
         )
-        self.last_complete = self.last_ckpt
+        previous, self.last_complete = self.last_complete, self.last_ckpt
         if not is_main_process():
             return
-        write_text_atomic(osp.join(runner.work_dir, "last_checkpoint"), self.last_ckpt)
+        record = osp.join(runner.work_dir, "last_checkpoint")
+        try:
+            write_text_atomic(record, self.last_ckpt)
+        except OSError as error:
+            raise RuntimeError(
+                f"Could not update {record}: {error}. Training stops; the "
+                f"checkpoint {self.last_ckpt} is complete, {record} still names "
+                f"{previous}."
+            ) from error
         self._remove(runner, superseded, "superseded")
 
     def _save_best_checkpoint(self, runner, metrics: dict) -> None:
