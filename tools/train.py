@@ -25,6 +25,7 @@ from mmseg.registry import RUNNERS
 
 # Registers mtcp's modules even when a config has no ``custom_imports``.
 import mtcp  # noqa: F401
+from mtcp.utils import resolve_resume
 
 LAUNCHERS = ("none", "pytorch", "slurm", "mpi")
 
@@ -203,6 +204,7 @@ def build_train_config(args: argparse.Namespace) -> Config:
     if args.amp:
         enable_amp(cfg)
     cfg.resume = args.resume
+    resolve_resume(cfg)
     adapt_to_cpu_distributed(cfg, args.launcher)
     return cfg
 

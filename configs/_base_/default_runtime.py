@@ -21,8 +21,13 @@ default_hooks = dict(
     timer=dict(type="IterTimerHook"),
     logger=dict(type="LoggerHook", interval=50, log_metric_by_epoch=True),
     param_scheduler=dict(type="ParamSchedulerHook"),
-    checkpoint=dict(type="CheckpointHook", by_epoch=True, interval=1, max_keep_ckpts=3),
+    # mmengine's CheckpointHook, writing atomically (see docs/tools.md)
+    checkpoint=dict(
+        type="AtomicCheckpointHook", by_epoch=True, interval=1, max_keep_ckpts=3
+    ),
     sampler_seed=dict(type="DistSamplerSeedHook"),
+    # seeds each training iteration from (seed, iteration): resumable runs
+    iter_seed=dict(type="IterSeedHook"),
     visualization=dict(type="MultiTaskVisualizationHook"),
 )
 

@@ -3,6 +3,7 @@ from .cityscapes_mt import CityscapesMTDataset
 from .multitask_folder import MultiTaskFolderDataset
 from .nyudv2_mt import NYUDv2MTDataset
 from .pascal_context_mt import PascalContextMTDataset
+from .seeded_sampling import SampleKey, SeededAugmentationMixin, SeededSampler
 from .synthetic_scenes import SyntheticScenesDataset
 from .transforms import (
     LoadMultiTaskAnnotations,
@@ -21,6 +22,9 @@ __all__ = [
     "NYUDv2MTDataset",
     "PascalContextMTDataset",
     "SyntheticScenesDataset",
+    "SampleKey",
+    "SeededAugmentationMixin",
+    "SeededSampler",
     "LoadMultiTaskAnnotations",
     "MultiTaskResize",
     "MultiTaskRandomResize",

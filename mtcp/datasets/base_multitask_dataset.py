@@ -7,14 +7,18 @@ from mmengine.dataset import BaseDataset
 
 from mtcp.structures import check_tasks
 
+from .seeded_sampling import SeededAugmentationMixin
 
-class BaseMultiTaskDataset(BaseDataset):
+
+class BaseMultiTaskDataset(SeededAugmentationMixin, BaseDataset):
     """Common part of the on-disk multi-task datasets.
 
     A subclass sets ``AVAILABLE_TASKS``, ``DEFAULT_TASKS`` and ``METAINFO``
     and implements :meth:`load_data_list`. Initialisation only reads the split
     file and lists each annotation folder once: which files exist is checked
     there, their content by the loading transforms (or ``check_dataset.py``).
+    With :class:`~mtcp.datasets.SeededSampler` the random transforms of an
+    item are seeded from (seed, epoch, index).
 
     Args:
         data_root (str): Root of the dataset package.

@@ -9,6 +9,7 @@ from mtcp.structures import TASKS, check_tasks
 from .base_multitask_dataset import random_palette, voc_palette
 from .human_parts import PART_CLASSES, PART_PALETTE
 from .scene_renderer import NYUD_SCENE_CLASSES, PASCAL_SCENE_CLASSES, render_scene
+from .seeded_sampling import SeededAugmentationMixin
 
 _TASK_SETS = {
     "nyud": dict(
@@ -33,7 +34,7 @@ _TASK_SETS = {
 
 
 @DATASETS.register_module()
-class SyntheticScenesDataset(BaseDataset):
+class SyntheticScenesDataset(SeededAugmentationMixin, BaseDataset):
     """Procedurally rendered indoor-like scenes, made in memory from a seed.
 
     Each item is a room (floor, walls, ceiling) with boxes and spheres and,
@@ -41,7 +42,9 @@ class SyntheticScenesDataset(BaseDataset):
     parts map; see :func:`mtcp.datasets.scene_renderer.render_scene`. All
     labels come from the same ray-cast geometry. Item ``i`` is rendered from
     ``np.random.default_rng([seed, i])``, so it is the same in every epoch,
-    worker and process, and nothing is read from disk.
+    worker and process, and nothing is read from disk. With
+    :class:`~mtcp.datasets.SeededSampler` its random transforms are seeded
+    from (seed, epoch, index) too.
 
     The pipeline starts *after* loading: the rendered arrays are already in
     ``results`` (``img`` BGR uint8, ``img_shape``, ``ori_shape``,

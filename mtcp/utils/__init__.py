@@ -3,9 +3,14 @@ from .checkpoint import (
     register_safe_checkpoint_globals,
     safe_checkpoint_globals,
 )
+from .resume import resolve_resume
+from .seeding import isolated_global_rngs, seed_global_rngs
 
 __all__ = [
     "history_buffer_method",
     "register_safe_checkpoint_globals",
     "safe_checkpoint_globals",
+    "resolve_resume",
+    "isolated_global_rngs",
+    "seed_global_rngs",
 ]

@@ -24,6 +24,10 @@ def test_defaults(toy_config):
 
 
 def test_work_dir_resume_and_cfg_options(toy_config, tmp_path):
+    # --resume resumes from the checkpoint last_checkpoint names
+    (tmp_path / "wd").mkdir()
+    (tmp_path / "wd" / "epoch_1.pth").write_bytes(b"")
+    (tmp_path / "wd" / "last_checkpoint").write_text(str(tmp_path / "wd/epoch_1.pth"))
     cfg = build(
         [
             str(toy_config),
@@ -38,6 +42,7 @@ def test_work_dir_resume_and_cfg_options(toy_config, tmp_path):
     )
     assert cfg.work_dir == str(tmp_path / "wd")
     assert cfg.resume is True
+    assert cfg.load_from == str(tmp_path / "wd/epoch_1.pth")
     assert cfg.train_cfg.max_epochs == 7
     assert cfg.optim_wrapper.optimizer.lr == 0.1
     assert cfg.default_hooks.logger.interval == 3

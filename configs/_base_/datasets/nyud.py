@@ -32,7 +32,7 @@ train_dataloader = dict(
     batch_size=2,
     num_workers=2,
     persistent_workers=True,
-    sampler=dict(type="DefaultSampler", shuffle=True),
+    sampler=dict(type="SeededSampler", shuffle=True),
     dataset=dict(
         type=dataset_type,
         data_root=data_root,

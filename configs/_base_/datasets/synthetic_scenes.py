@@ -20,7 +20,7 @@ test_pipeline = [dict(type="PackMultiTaskInputs")]
 train_dataloader = dict(
     batch_size=4,
     num_workers=0,
-    sampler=dict(type="DefaultSampler", shuffle=True),
+    sampler=dict(type="SeededSampler", shuffle=True),
     dataset=dict(
         type=dataset_type,
         task_set=task_set,

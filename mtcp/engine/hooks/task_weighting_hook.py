@@ -61,6 +61,23 @@ class TaskWeightingHook(Hook):
             )
         self._get_weighting(runner)
 
+    def after_load_checkpoint(self, runner, checkpoint: dict) -> None:
+        """Refuse a checkpoint whose weighting state is invalid (NaN, negative
+        or, for LPS, not summing to T), naming the checkpoint file."""
+        model = runner.model.module if is_model_wrapper(runner.model) else runner.model
+        weighting = self._get_weighting(runner)
+        name = next(n for n, module in model.named_modules() if module is weighting)
+        state = checkpoint.get("state_dict", {}).get(f"{name}._extra_state")
+        if state is None:
+            return
+        try:
+            weighting.check_state(state)
+        except ValueError as error:
+            source = runner.cfg.get("load_from") or (
+                f"the checkpoint of epoch {checkpoint.get('meta', {}).get('epoch')}"
+            )
+            raise ValueError(f"{source}: {error}") from None
+
     def after_train_iter(
         self,
         runner,

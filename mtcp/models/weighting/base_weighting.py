@@ -249,7 +249,29 @@ class BaseWeighting(nn.Module, metaclass=ABCMeta):
         return torch.tensor(flat, dtype=torch.float64)
 
     def set_extra_state(self, state: torch.Tensor) -> None:
-        """Restore the state written by :meth:`get_extra_state`."""
+        """Restore the state written by :meth:`get_extra_state`, after
+        :meth:`check_state`."""
+        parsed = self.check_state(state)
+        self._weights = parsed["weights"]
+        self._period_sums = parsed["period_sums"]
+        self._period_counts = parsed["period_counts"]
+        self._history = parsed["history"]
+        self._period_count = parsed["period_count"]
+        self._num_periods = parsed["num_periods"]
+
+    def check_state(self, state: torch.Tensor) -> Dict[str, Any]:
+        """Parse a state written by :meth:`get_extra_state` and check it.
+
+        Returns:
+            dict: ``weights``, ``period_sums``, ``period_counts``,
+            ``history`` (lists of floats), ``period_count`` and
+            ``num_periods`` (ints).
+
+        Raises:
+            ValueError: if the state is for other tasks, is truncated, or
+                holds values :meth:`check_weights` refuses or non-finite
+                period losses.
+        """
         flat = torch.as_tensor(state, dtype=torch.float64).flatten().tolist()
         num_tasks = len(self.tasks)
         saved_tasks = [list(TASKS)[int(i)] for i in flat[1 : 1 + int(flat[0])]]
@@ -270,15 +292,44 @@ class BaseWeighting(nn.Module, metaclass=ABCMeta):
                 f"The checkpoint's weighting state has {len(values)} values after "
                 f"its header; {(3 + num_history) * num_tasks} were expected"
             )
-        self._weights = values[:num_tasks]
-        self._period_sums = values[num_tasks : 2 * num_tasks]
-        self._period_counts = values[2 * num_tasks : 3 * num_tasks]
-        self._history = [
-            values[(3 + p) * num_tasks : (4 + p) * num_tasks]
-            for p in range(num_history)
-        ]
-        self._period_count = period_count
-        self._num_periods = num_periods
+        parsed = dict(
+            weights=values[:num_tasks],
+            period_sums=values[num_tasks : 2 * num_tasks],
+            period_counts=values[2 * num_tasks : 3 * num_tasks],
+            history=[
+                values[(3 + p) * num_tasks : (4 + p) * num_tasks]
+                for p in range(num_history)
+            ],
+            period_count=period_count,
+            num_periods=num_periods,
+        )
+        problem = self.check_weights(parsed["weights"])
+        # A period mean is NaN for a task without labels in that period
+        # (partially labelled data); anything else must be finite.
+        finite = parsed["period_sums"] + parsed["period_counts"]
+        finite += [v for means in parsed["history"] for v in means if not math.isnan(v)]
+        if problem is None and not all(math.isfinite(v) for v in finite):
+            problem = "non-finite period losses"
+        if problem is not None:
+            raise ValueError(
+                f"The checkpoint's {type(self).__name__} state has {problem}: "
+                f"weights {dict(zip(self.tasks, parsed['weights']))}, period "
+                f"loss sums {parsed['period_sums']}, period means "
+                f"{parsed['history']}"
+            )
+        return parsed
+
+    def check_weights(self, weights: Sequence[float]) -> Optional[str]:
+        """What is wrong with ``weights`` as this strategy's weights, or None.
+
+        Every weight must be finite and >= 0, and one at least > 0 (a fixed
+        weight may switch a task off).
+        """
+        if not all(math.isfinite(w) and w >= 0 for w in weights):
+            return "weights that are not finite and >= 0"
+        if not any(w > 0 for w in weights):
+            return "no positive weight"
+        return None
 
     def extra_repr(self) -> str:
         return f"tasks={self.tasks}"

@@ -1,7 +1,8 @@
 """The Loss Prioritization Scheme (LPS) of MT-CP and its ablation modes."""
 
 import logging
-from typing import List, Sequence
+import math
+from typing import List, Optional, Sequence
 
 import torch
 from mmengine.logging import print_log
@@ -151,6 +152,17 @@ class LPS(BaseWeighting):
         self._weights = clamp_and_normalise(
             spread, self.min_weight, float(self.num_tasks)
         )
+
+    def check_weights(self, weights: Sequence[float]) -> Optional[str]:
+        """LPS weights are finite, >= ``min_weight``, > 0 and sum to T."""
+        problem = super().check_weights(weights)
+        if problem is not None:
+            return problem
+        if not all(w >= self.min_weight - 1e-9 and w > 0 for w in weights):
+            return f"weights below min_weight={self.min_weight} or not positive"
+        if not math.isclose(sum(weights), self.num_tasks, rel_tol=1e-6):
+            return f"weights that sum to {sum(weights)}, not T={self.num_tasks}"
+        return None
 
     def extra_repr(self) -> str:
         return (
