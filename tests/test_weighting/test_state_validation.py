@@ -10,7 +10,7 @@ from mmengine.config import Config
 from weighting_helpers import feed_period
 
 from mtcp.engine.hooks import TaskWeightingHook
-from mtcp.models.weighting import LPS, FixedWeights
+from mtcp.models.weighting import DWA, LPS, FixedWeights
 
 TASKS = ["semseg", "depth", "normals"]
 
@@ -63,9 +63,26 @@ def test_lps_refuses_invalid_weights(weights, problem):
 def test_non_finite_period_losses_are_refused():
     lps = trained_lps()
     state = lps.get_extra_state().clone()
-    state[-1] = math.nan  # the newest period mean of the last task
+    state[-1] = math.inf  # the newest period mean of the last task
     with pytest.raises(ValueError, match="non-finite period losses"):
         LPS(TASKS).set_extra_state(state)
+    # NaN there means "no label of that task in the period" (partial labels)
+    state[-1] = math.nan
+    LPS(TASKS).set_extra_state(state)
+    # a period loss sum is always finite: [T, ids, 3 counts, weights, sums, ...]
+    state = lps.get_extra_state().clone()
+    state[1 + len(TASKS) + 3 + len(TASKS)] = math.nan
+    with pytest.raises(ValueError, match="non-finite period losses"):
+        LPS(TASKS).set_extra_state(state)
+
+
+def test_dwa_weights_sum_to_t():
+    dwa = DWA(TASKS)
+    DWA(TASKS).set_extra_state(with_weights(dwa, [0.5, 1.0, 1.5]))
+    with pytest.raises(ValueError, match="sum to 3.5, not T=3"):
+        DWA(TASKS).set_extra_state(with_weights(dwa, [1.0, 1.0, 1.5]))
+    with pytest.raises(ValueError, match="not all positive"):
+        DWA(TASKS).set_extra_state(with_weights(dwa, [0.0, 1.5, 1.5]))
 
 
 def test_fixed_weights_may_switch_a_task_off_but_not_go_negative():

@@ -2,7 +2,7 @@
 
 import logging
 import math
-from typing import Sequence
+from typing import Optional, Sequence
 
 from mmengine.logging import print_log
 from mmseg.registry import MODELS
@@ -57,6 +57,17 @@ class DWA(BaseWeighting):
         top = max(rates)
         exps = [math.exp((r - top) / self.temperature) for r in rates]
         self._weights = [self.num_tasks * e / sum(exps) for e in exps]
+
+    def check_weights(self, weights: Sequence[float]) -> Optional[str]:
+        """DWA weights are a softmax times T: all > 0 and summing to T."""
+        problem = super().check_weights(weights)
+        if problem is not None:
+            return problem
+        if not all(w > 0 for w in weights):
+            return "weights that are not all positive"
+        if not math.isclose(sum(weights), self.num_tasks, rel_tol=1e-6):
+            return f"weights that sum to {sum(weights)}, not T={self.num_tasks}"
+        return None
 
     def extra_repr(self) -> str:
         return f"tasks={self.tasks}, temperature={self.temperature}"
