@@ -5,6 +5,7 @@ from mmengine.hooks import Hook
 from mmengine.hooks.hook import DATA_BATCH
 from mmseg.registry import HOOKS
 
+from mtcp.datasets import SeededSampler
 from mtcp.utils.seeding import seed_global_rngs
 
 # Last entropy word of these seeds: keeps them apart from the samples'
@@ -32,6 +33,19 @@ class IterSeedHook(Hook):
     """
 
     priority = "VERY_HIGH"
+
+    def before_train(self, runner) -> None:
+        """Give the training sampler the seed a resume restored.
+
+        The sampler is built before ``--resume`` loads the checkpoint, with
+        the runner's seed at that time (a fresh random one when the config
+        sets no ``randomness.seed``); the Runner then takes the checkpoint's
+        seed. Without this the resumed epochs would be ordered and augmented
+        from another seed than the straight run's.
+        """
+        sampler = getattr(runner.train_dataloader, "sampler", None)
+        if isinstance(sampler, SeededSampler) and sampler.seed != runner.seed:
+            sampler.seed = runner.seed
 
     def before_train_iter(
         self, runner, batch_idx: int, data_batch: DATA_BATCH = None
