@@ -205,6 +205,33 @@ def test_data_workers_do_not_change_the_losses(straight_and_resumed):
         assert with_workers[key] == without[key], key
 
 
+def final_tensors_equal(first, second) -> None:
+    """Every tensor of the two runs' epoch_4.pth is identical."""
+    final = [
+        dict(tensors(torch.load(Path(run) / "epoch_4.pth", weights_only=True)))
+        for run in (first, second)
+    ]
+    assert final[0].keys() == final[1].keys()
+    for key in final[0]:
+        assert torch.equal(final[0][key], final[1][key]), key
+
+
+def test_resume_without_a_configured_seed(tmp_path):
+    """With no randomness.seed, mmengine draws one; a resumed run goes on with
+    it (sampler included) and ends where a straight run with that seed ends."""
+    killed, straight = tmp_path / "killed", tmp_path / "straight"
+    unseeded = TINY + ["randomness.seed=None"]
+    train(
+        killed,
+        unseeded,
+        until=lambda log: "epoch_2.pth" in last_checkpoint(killed),
+    )
+    meta = torch.load(killed / "epoch_2.pth", weights_only=True)["meta"]
+    train(killed, unseeded, resume=True)
+    train(straight, TINY + [f"randomness.seed={meta['seed']}"])
+    final_tensors_equal(killed, straight)
+
+
 def check_loadable(path) -> dict:
     checkpoint = torch.load(path, weights_only=True)
     assert any(
