@@ -17,7 +17,7 @@ import argparse
 import io
 import os
 import os.path as osp
-from typing import Dict, Sequence, Tuple
+from typing import Dict, Sequence, Tuple, Union
 
 import mmcv
 import numpy as np
@@ -178,14 +178,21 @@ def make_fake_dataset(
     layout: str,
     num_train: int = 4,
     num_val: int = 2,
-    img_size: Tuple[int, int] = (48, 64),
+    img_size: Union[Tuple[int, int], Sequence[Tuple[int, int]]] = (48, 64),
     seed: int = 0,
 ) -> Dict[str, list]:
     """Write the dataset; returns the ids of each split.
 
     Item ``i`` of a split is scene ``i`` of ``SyntheticScenesDataset(seed)``
-    (train) or ``seed + 1`` (val), with the matching task set.
+    (train) or ``seed + 1`` (val), with the matching task set. ``img_size``
+    is one (H, W) or a list of them, used in turn by the items of a split
+    (real datasets mix image sizes).
     """
+    sizes = (
+        [tuple(img_size)]
+        if np.ndim(img_size) == 1
+        else [tuple(size) for size in img_size]
+    )
     if layout not in LAYOUTS:
         raise ValueError(f"layout must be one of {LAYOUTS}, got {layout!r}")
     task_set = "pascal" if layout == "pascal" else "nyud"
@@ -197,13 +204,16 @@ def make_fake_dataset(
     split_dir = osp.join("ImageSets", "Context") if task_set == "pascal" else "gt_sets"
     ids = {}
     for offset, (split, num) in enumerate((("train", num_train), ("val", num_val))):
-        scenes = SyntheticScenesDataset(
-            task_set,
-            num_samples=max(num, 1),
-            img_size=img_size,
-            seed=seed + offset,
-            tasks=tasks,
-        )
+        scenes = [
+            SyntheticScenesDataset(
+                task_set,
+                num_samples=max(num, 1),
+                img_size=size,
+                seed=seed + offset,
+                tasks=tasks,
+            )
+            for size in sizes
+        ]
         rng = np.random.default_rng([seed, offset, 12345])
         ids[split] = []
         for index in range(num):
@@ -212,7 +222,7 @@ def make_fake_dataset(
                 if task_set == "pascal"
                 else f"{offset}{index:05d}"
             )
-            results = scenes.render(index)
+            results = scenes[index % len(scenes)].render(index)
             scene = {task: results[TASKS[task].results_key] for task in tasks}
             scene["img"] = results["img"]
             if task_set == "pascal":
@@ -234,7 +244,12 @@ def parse_args():
     parser.add_argument("--num-train", type=int, default=8)
     parser.add_argument("--num-val", type=int, default=4)
     parser.add_argument(
-        "--size", type=int, nargs=2, default=(96, 128), metavar=("H", "W")
+        "--size",
+        type=int,
+        nargs=2,
+        action="append",
+        metavar=("H", "W"),
+        help="image size; repeat it to mix sizes (default: 96 128)",
     )
     parser.add_argument("--seed", type=int, default=0)
     return parser.parse_args()
@@ -247,7 +262,7 @@ def main():
         args.layout,
         args.num_train,
         args.num_val,
-        tuple(args.size),
+        args.size or [(96, 128)],
         args.seed,
     )
     print(
