@@ -13,12 +13,17 @@ image ``<name>.<ext>`` the outputs are::
                              saliency, edge: probability * 255 (uint8)
     DIR/depth/<name>.npy     depth in metres (H, W) float32
     DIR/panels/<name>.png    input image and every predicted task, coloured
+
+The checkpoint must fit the config's model exactly (keys, shapes, finite
+weights). An image that cannot be read is skipped; the others are processed
+and the script then lists the failures and exits with status 1.
 """
 
 import argparse
 import glob
 import logging
 import os.path as osp
+import sys
 from typing import Dict, List, Optional, Sequence
 
 import mmcv
@@ -29,13 +34,13 @@ from mmengine.dataset import Compose, pseudo_collate
 from mmengine.device import get_device
 from mmengine.logging import print_log
 from mmengine.registry import init_default_scope
-from mmengine.runner import load_checkpoint
 from mmengine.utils import ProgressBar, mkdir_or_exist, scandir
 from mmseg.registry import DATASETS, MODELS
 
 # Registers mtcp's modules even when a config has no ``custom_imports``.
 import mtcp  # noqa: F401
 from mtcp.structures import TASKS, MultiTaskDataSample, get_task
+from mtcp.utils.strict_loading import load_checkpoint_strictly
 from mtcp.visualization import MultiTaskVisualizer
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
@@ -147,7 +152,8 @@ def init_model(
         cfg.model.test_cfg.flip = True
     init_default_scope(cfg.get("default_scope", "mmseg"))
     model = MODELS.build(cfg.model)
-    ckpt = load_checkpoint(model, checkpoint, map_location="cpu")
+    # strict: a checkpoint of another config would leave random weights
+    ckpt = load_checkpoint_strictly(model, checkpoint)
     model.dataset_meta = ckpt.get("meta", {}).get("dataset_meta")
     if model.dataset_meta is None:
         print_log(
@@ -198,10 +204,16 @@ def save_prediction(task: str, data: torch.Tensor, path_stem: str) -> str:
     return path
 
 
+class InferenceFailures(ValueError):
+    """Some images could not be processed; the others were."""
+
+
 def read_image(path: str) -> np.ndarray:
     """Read an image as RGB, naming the file when it cannot be decoded."""
     with open(path, "rb") as f:
         content = f.read()
+    if not content:
+        raise ValueError(f"Cannot read image {path}: the file is empty (0 bytes)")
     image = mmcv.imfrombytes(content, flag="color", channel_order="bgr")
     if image is None:
         raise ValueError(f"Cannot read image {path}: not a decodable image file")
@@ -245,8 +257,15 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict[str, List[str]]:
     mkdir_or_exist(panel_dir)
     written: Dict[str, List[str]] = {}
     progress = ProgressBar(len(images))
+    failures: List[str] = []
     for img_path in images:
-        image = read_image(img_path)
+        try:
+            image = read_image(img_path)
+        except (OSError, ValueError) as err:
+            # one unreadable image must not cost the others' predictions
+            failures.append(str(err))
+            progress.update()
+            continue
         data = pipeline(dict(img_path=img_path))
         with torch.no_grad():
             (sample,) = model.test_step(pseudo_collate([data]))
@@ -264,8 +283,17 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict[str, List[str]]:
         files.append(panel_file)
         written[img_path] = files
         progress.update()
+    if failures:
+        raise InferenceFailures(
+            f"{len(failures)} of {len(images)} images failed (the others were "
+            "saved):\n  " + "\n  ".join(failures)
+        )
     return written
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except InferenceFailures as failures:
+        print(failures, file=sys.stderr)
+        sys.exit(1)
