@@ -8,7 +8,8 @@ Usage::
 IMAGES is an image file, a folder of images or a quoted glob pattern. For an
 image ``<name>.<ext>`` the outputs are::
 
-    DIR/<task>/<name>.png    semseg, parts: class indices (uint8)
+    DIR/<task>/<name>.png    semseg, parts: class indices (uint8); semseg
+                             1..40 for NYUD (0 = unlabelled), as stored
                              normals: v = 255 (n + 1) / 2, x y z in R G B
                              saliency, edge: probability * 255 (uint8)
     DIR/depth/<name>.npy     depth in metres (H, W) float32
@@ -169,13 +170,23 @@ def init_model(
     return model
 
 
-def save_prediction(task: str, data: torch.Tensor, path_stem: str) -> str:
+def reduces_zero_label(cfg: Config) -> bool:
+    """Whether the config's test dataset stores semseg as 1..K (NYUD), the
+    convention its predictions are saved in."""
+    dataset_cls = DATASETS.get(cfg.test_dataloader.dataset.type)
+    return bool(getattr(dataset_cls, "REDUCE_ZERO_LABEL", False))
+
+
+def save_prediction(
+    task: str, data: torch.Tensor, path_stem: str, reduce_zero_label: bool = False
+) -> str:
     """Write one task's prediction in the metric's output format.
 
     Args:
         task (str): Task name.
         data (Tensor): ``pred_<field>.data``, (1, H, W) or (3, H, W).
         path_stem (str): Output path without the extension.
+        reduce_zero_label (bool): Save semseg classes plus one (NYUD's 1..40).
 
     Returns:
         str: The written file.
@@ -187,6 +198,8 @@ def save_prediction(task: str, data: torch.Tensor, path_stem: str) -> str:
         np.save(path, array[0].astype(np.float32))
         return path
     if kind == "class":
+        if task == "semseg" and reduce_zero_label:
+            array = array + 1
         if array.min() < 0 or array.max() > 255:
             raise ValueError(
                 f"{task} prediction has class indices outside 0..255; cannot "
@@ -249,6 +262,7 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict[str, List[str]]:
     device = args.device or get_device()
     model = init_model(cfg, args.checkpoint, device, tta=args.tta)
     pipeline = build_inference_pipeline(cfg)
+    zero_label = reduces_zero_label(cfg)
     visualizer = MultiTaskVisualizer(
         name="mtcp_infer", tasks=tasks, dataset_meta=model.dataset_meta
     )
@@ -275,7 +289,9 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict[str, List[str]]:
             task_dir = osp.join(args.out_dir, task)
             mkdir_or_exist(task_dir)
             pred = getattr(sample, TASKS[task].pred_field).data
-            files.append(save_prediction(task, pred, osp.join(task_dir, name)))
+            files.append(
+                save_prediction(task, pred, osp.join(task_dir, name), zero_label)
+            )
         panel_file = osp.join(panel_dir, f"{name}.png")
         visualizer.add_datasample(
             name, image, sample, draw_gt=False, out_file=panel_file

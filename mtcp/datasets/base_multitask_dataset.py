@@ -33,6 +33,9 @@ class BaseMultiTaskDataset(BaseDataset):
 
     AVAILABLE_TASKS: Sequence[str] = ()
     DEFAULT_TASKS: Sequence[str] = ()
+    #: Stored semseg labels are 1..K with 0 unlabelled (NYUD); predictions
+    #: are saved in the same convention.
+    REDUCE_ZERO_LABEL = False
     SPLITS = ("train", "val")
 
     def __init__(
