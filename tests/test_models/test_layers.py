@@ -26,8 +26,9 @@ def randomise_norms(module):
 
 def test_cbam_matches_hand_computation():
     torch.manual_seed(0)
-    cbam = CBAM(4, reduction=2, min_hidden_channels=1)
-    x = torch.randn(2, 4, 5, 6)
+    # float64: the module's convolutions against explicit matrix products
+    cbam = CBAM(4, reduction=2, min_hidden_channels=1).double()
+    x = torch.randn(2, 4, 5, 6, dtype=torch.float64)
     w1 = cbam.mlp[0].conv.weight.flatten(1)
     b1 = cbam.mlp[0].conv.bias
     w2 = cbam.mlp[1].weight.flatten(1)
