@@ -122,3 +122,44 @@ def test_train_validate_and_test_at_real_sizes(layout, tmp_path):
             assert semseg.max() <= 20, img_id
             saliency = Image.open(preds / "saliency" / f"{img_id}.png")
             assert saliency.size == size[::-1]
+
+
+def test_labels_kept_at_the_original_size_after_a_test_resize(tmp_path):
+    """A test pipeline that resizes the image and loads the labels after it:
+    the labels stay at 61x83, the predictions come back there, and the metric
+    scores them (the preprocessor used to refuse such labels)."""
+    import torch
+    from mmengine.config import Config
+    from mmseg.registry import DATASETS, METRICS, MODELS
+
+    root = str(tmp_path / "nyud")
+    load_tool("dataset_converters/make_fake_dataset.py").make_fake_dataset(
+        root, "nyud", num_train=1, num_val=2, img_size=(61, 83), seed=0
+    )
+    pipeline = [
+        dict(type="LoadImageFromFile"),
+        dict(type="MultiTaskResize", scale=(166, 122), keep_ratio=True),
+        dict(type="LoadMultiTaskAnnotations"),
+        dict(type="PackMultiTaskInputs"),
+    ]
+    dataset = DATASETS.build(
+        dict(type="NYUDv2MTDataset", data_root=root, split="val", pipeline=pipeline)
+    )
+    cfg = Config.fromfile(str(REPO / "configs/_base_/models/mtcp_tiny.py"))
+    cfg.model.num_classes = dict(semseg=40)
+    torch.manual_seed(0)
+    model = MODELS.build(cfg.model).eval()
+    metric = METRICS.build(dict(type="MultiTaskMetric"))
+    metric.dataset_meta = dataset.metainfo
+    batch = dict(
+        inputs=[dataset[i]["inputs"] for i in range(2)],
+        data_samples=[dataset[i]["data_samples"] for i in range(2)],
+    )
+    assert batch["inputs"][0].shape[-2:] == (122, 166)
+    with torch.no_grad():
+        samples = model.val_step(batch)
+    for sample in samples:
+        assert sample.gt_depth.shape == sample.pred_depth.shape == (61, 83)
+    metric.process({}, samples)
+    figures = metric.evaluate(2)
+    assert 0 <= figures["semseg/mIoU"] <= 100 and figures["depth/rmse"] > 0
