@@ -48,6 +48,22 @@ def check_same_size(pred: torch.Tensor, gt: torch.Tensor, task: str) -> None:
         )
 
 
+def pool_statistics(
+    a: Dict[str, Statistics], b: Dict[str, Statistics]
+) -> Dict[str, Statistics]:
+    """Sum two ``task -> statistics`` dicts of the same tasks."""
+    if a.keys() != b.keys():
+        task = sorted(set(a) ^ set(b))[0]
+        raise KeyError(
+            f"some samples have a {task!r} prediction and others not; pass "
+            "`tasks` to score a fixed set of tasks"
+        )
+    return {
+        task: {key: a[task][key] + value for key, value in b[task].items()}
+        for task in a
+    }
+
+
 class BaseMeter(metaclass=ABCMeta):
     """Accumulates dataset-level statistics of one task.
 

@@ -23,7 +23,7 @@ from PIL import Image
 
 from mtcp.structures import TASKS, get_task
 
-from .base_meter import BaseMeter, Statistics
+from .base_meter import BaseMeter, Statistics, pool_statistics
 from .delta_m import DELTA_M_KEYS, check_baselines, delta_m
 from .depth_meter import DepthMeter
 from .normals_meter import NormalsMeter
@@ -34,22 +34,6 @@ from .segmentation_meter import ABSENT_CLASS_MODES, SegmentationMeter
 METRIC_TASKS = ("semseg", "parts", "depth", "normals", "saliency")
 # dataset_meta key holding the class names of each class task
 CLASS_META_KEYS = {"semseg": "classes", "parts": "part_classes"}
-
-
-def pool_statistics(
-    a: Dict[str, Statistics], b: Dict[str, Statistics]
-) -> Dict[str, Statistics]:
-    """Sum two ``task -> statistics`` dicts of the same tasks."""
-    if a.keys() != b.keys():
-        task = sorted(set(a) ^ set(b))[0]
-        raise KeyError(
-            f"some samples have a {task!r} prediction and others not; pass "
-            "`tasks` to score a fixed set of tasks"
-        )
-    return {
-        task: {key: a[task][key] + value for key, value in b[task].items()}
-        for task in a
-    }
 
 
 @METRICS.register_module()
