@@ -97,10 +97,12 @@ def check_state_dict_fits(
     expected = model.state_dict()
     missing = [k for k in expected if k not in state_dict]
     unexpected = [k for k in state_dict if k not in expected]
+    # a module's `_extra_state` (e.g. the loss weighting's history) is its own
+    # encoding, of varying length, validated by its set_extra_state
     mis_shaped = [
         f"{k} {tuple(state_dict[k].shape)} (model: {tuple(v.shape)})"
         for k, v in expected.items()
-        if k in state_dict and state_dict[k].shape != v.shape
+        if k in state_dict and not _is_extra_state(k) and state_dict[k].shape != v.shape
     ]
     problems = []
     if missing:
@@ -119,7 +121,9 @@ def check_state_dict_fits(
     non_finite = [
         k
         for k, v in state_dict.items()
-        if v.is_floating_point() and not torch.isfinite(v).all()
+        if not _is_extra_state(k)
+        and v.is_floating_point()
+        and not torch.isfinite(v).all()
     ]
     if non_finite:
         raise CheckpointError(
@@ -153,6 +157,10 @@ def load_checkpoint_strictly(model: torch.nn.Module, filename: str) -> dict:
         model = model.module
     model.load_state_dict(checkpoint_state_dict(checkpoint, filename), strict=True)
     return checkpoint
+
+
+def _is_extra_state(key: str) -> bool:
+    return key.rsplit(".", 1)[-1] == "_extra_state"
 
 
 def _listed(keys: List[str]) -> str:

@@ -10,9 +10,25 @@ from torch import nn
 from mtcp.utils.strict_loading import CheckpointError, load_checkpoint_strictly
 
 
+class History(nn.Module):
+    """A module whose extra state grows, like the loss weighting's history."""
+
+    def __init__(self):
+        super().__init__()
+        self.values = []
+
+    def get_extra_state(self):
+        return torch.tensor(self.values, dtype=torch.float64)
+
+    def set_extra_state(self, state):
+        self.values = state.tolist()
+
+
 def model():
     torch.manual_seed(0)
-    return nn.Sequential(nn.Conv2d(3, 4, 1), nn.BatchNorm2d(4), nn.Conv2d(4, 2, 1))
+    return nn.Sequential(
+        nn.Conv2d(3, 4, 1), nn.BatchNorm2d(4), nn.Conv2d(4, 2, 1), History()
+    )
 
 
 def save(tmp_path, state_dict, name="ckpt.pth"):
@@ -25,18 +41,21 @@ def test_a_fitting_checkpoint_loads_with_its_meta(tmp_path):
     source = model()
     with torch.no_grad():
         source[2].weight.fill_(0.5)
+    source[3].values = [1.0, 2.0, float("inf")]
     # DDP's `module.` prefix is removed
     state = {f"module.{k}": v for k, v in source.state_dict().items()}
     target = model()
     checkpoint = load_checkpoint_strictly(target, save(tmp_path, state))
     assert checkpoint["meta"] == dict(epoch=3)
     assert torch.equal(target[2].weight, torch.full((2, 4, 1, 1), 0.5))
+    # extra state of another length than the fresh model's is the module's own
+    assert target[3].values == [1.0, 2.0, float("inf")]
 
 
 def test_missing_unexpected_and_mis_shaped_keys_are_listed(tmp_path):
     state = model().state_dict()
     state.pop("2.bias")
-    state["3.weight"] = torch.ones(1)
+    state["4.weight"] = torch.ones(1)
     state["0.weight"] = torch.ones(5, 3, 1, 1)
     target = model()
     before = {k: v.clone() for k, v in target.state_dict().items()}
@@ -45,7 +64,7 @@ def test_missing_unexpected_and_mis_shaped_keys_are_listed(tmp_path):
     message = str(error.value)
     assert "does not fit the model" in message
     assert "missing in the checkpoint: 2.bias" in message
-    assert "not in the model: 3.weight" in message
+    assert "not in the model: 4.weight" in message
     assert "0.weight (5, 3, 1, 1) (model: (4, 3, 1, 1))" in message
     # nothing was loaded
     for key, value in target.state_dict().items():
