@@ -124,15 +124,18 @@ class NormalsMeter(BaseMeter):
         bins = torch.where(angle < MIN_ANGLE, 0, bins.long() + 1)
         bins = bins.clamp(max=self.num_bins - 1)
         bins = torch.where(valid, bins, self.num_bins)
-        hist = torch.bincount(bins.flatten(), minlength=self.num_bins + 1)
         stats = dict(
             count=valid.sum(),
             sum=masked.sum(),
             sum_sq=masked.square().sum(),
             within=torch.stack(within),
-            hist=hist[: self.num_bins],
         )
-        return {key: value.cpu().numpy() for key, value in stats.items()}
+        stats = {key: value.cpu().numpy() for key, value in stats.items()}
+        # numpy, not torch: filling the ~240,000 bins would start torch's
+        # OpenMP threads, which hang in a process forked after they ran
+        hist = np.bincount(bins.flatten().cpu().numpy(), minlength=self.num_bins + 1)
+        stats["hist"] = hist[: self.num_bins].astype(np.int64)
+        return stats
 
     def order_statistic(self, rank: int) -> float:
         """Return the angle of the given 0-based rank among all counted
