@@ -156,6 +156,8 @@ def test_labels_kept_at_the_original_size_after_a_test_resize(tmp_path):
         data_samples=[dataset[i]["data_samples"] for i in range(2)],
     )
     assert batch["inputs"][0].shape[-2:] == (122, 166)
+    # the metric saves NYUD semseg as 1..40 from this packed meta key
+    assert batch["data_samples"][0].reduce_zero_label is True
     with torch.no_grad():
         samples = model.val_step(batch)
     for sample in samples:
