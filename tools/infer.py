@@ -8,17 +8,23 @@ Usage::
 IMAGES is an image file, a folder of images or a quoted glob pattern. For an
 image ``<name>.<ext>`` the outputs are::
 
-    DIR/<task>/<name>.png    semseg, parts: class indices (uint8)
+    DIR/<task>/<name>.png    semseg, parts: class indices (uint8); semseg
+                             1..40 for NYUD (0 = unlabelled), as stored
                              normals: v = 255 (n + 1) / 2, x y z in R G B
                              saliency, edge: probability * 255 (uint8)
     DIR/depth/<name>.npy     depth in metres (H, W) float32
     DIR/panels/<name>.png    input image and every predicted task, coloured
+
+The checkpoint must fit the config's model exactly (keys, shapes, finite
+weights). An image that cannot be read is skipped; the others are processed
+and the script then lists the failures and exits with status 1.
 """
 
 import argparse
 import glob
 import logging
 import os.path as osp
+import sys
 from typing import Dict, List, Optional, Sequence
 
 import mmcv
@@ -29,13 +35,13 @@ from mmengine.dataset import Compose, pseudo_collate
 from mmengine.device import get_device
 from mmengine.logging import print_log
 from mmengine.registry import init_default_scope
-from mmengine.runner import load_checkpoint
 from mmengine.utils import ProgressBar, mkdir_or_exist, scandir
 from mmseg.registry import DATASETS, MODELS
 
 # Registers mtcp's modules even when a config has no ``custom_imports``.
 import mtcp  # noqa: F401
 from mtcp.structures import TASKS, MultiTaskDataSample, get_task
+from mtcp.utils.strict_loading import load_checkpoint_strictly
 from mtcp.visualization import MultiTaskVisualizer
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
@@ -147,7 +153,8 @@ def init_model(
         cfg.model.test_cfg.flip = True
     init_default_scope(cfg.get("default_scope", "mmseg"))
     model = MODELS.build(cfg.model)
-    ckpt = load_checkpoint(model, checkpoint, map_location="cpu")
+    # strict: a checkpoint of another config would leave random weights
+    ckpt = load_checkpoint_strictly(model, checkpoint)
     model.dataset_meta = ckpt.get("meta", {}).get("dataset_meta")
     if model.dataset_meta is None:
         print_log(
@@ -163,13 +170,23 @@ def init_model(
     return model
 
 
-def save_prediction(task: str, data: torch.Tensor, path_stem: str) -> str:
+def reduces_zero_label(cfg: Config) -> bool:
+    """Whether the config's test dataset stores semseg as 1..K (NYUD), the
+    convention its predictions are saved in."""
+    dataset_cls = DATASETS.get(cfg.test_dataloader.dataset.type)
+    return bool(getattr(dataset_cls, "REDUCE_ZERO_LABEL", False))
+
+
+def save_prediction(
+    task: str, data: torch.Tensor, path_stem: str, reduce_zero_label: bool = False
+) -> str:
     """Write one task's prediction in the metric's output format.
 
     Args:
         task (str): Task name.
         data (Tensor): ``pred_<field>.data``, (1, H, W) or (3, H, W).
         path_stem (str): Output path without the extension.
+        reduce_zero_label (bool): Save semseg classes plus one (NYUD's 1..40).
 
     Returns:
         str: The written file.
@@ -181,6 +198,8 @@ def save_prediction(task: str, data: torch.Tensor, path_stem: str) -> str:
         np.save(path, array[0].astype(np.float32))
         return path
     if kind == "class":
+        if task == "semseg" and reduce_zero_label:
+            array = array + 1
         if array.min() < 0 or array.max() > 255:
             raise ValueError(
                 f"{task} prediction has class indices outside 0..255; cannot "
@@ -198,10 +217,16 @@ def save_prediction(task: str, data: torch.Tensor, path_stem: str) -> str:
     return path
 
 
+class InferenceFailures(ValueError):
+    """Some images could not be processed; the others were."""
+
+
 def read_image(path: str) -> np.ndarray:
     """Read an image as RGB, naming the file when it cannot be decoded."""
     with open(path, "rb") as f:
         content = f.read()
+    if not content:
+        raise ValueError(f"Cannot read image {path}: the file is empty (0 bytes)")
     image = mmcv.imfrombytes(content, flag="color", channel_order="bgr")
     if image is None:
         raise ValueError(f"Cannot read image {path}: not a decodable image file")
@@ -237,6 +262,7 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict[str, List[str]]:
     device = args.device or get_device()
     model = init_model(cfg, args.checkpoint, device, tta=args.tta)
     pipeline = build_inference_pipeline(cfg)
+    zero_label = reduces_zero_label(cfg)
     visualizer = MultiTaskVisualizer(
         name="mtcp_infer", tasks=tasks, dataset_meta=model.dataset_meta
     )
@@ -245,8 +271,15 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict[str, List[str]]:
     mkdir_or_exist(panel_dir)
     written: Dict[str, List[str]] = {}
     progress = ProgressBar(len(images))
+    failures: List[str] = []
     for img_path in images:
-        image = read_image(img_path)
+        try:
+            image = read_image(img_path)
+        except (OSError, ValueError) as err:
+            # one unreadable image must not cost the others' predictions
+            failures.append(str(err))
+            progress.update()
+            continue
         data = pipeline(dict(img_path=img_path))
         with torch.no_grad():
             (sample,) = model.test_step(pseudo_collate([data]))
@@ -256,7 +289,9 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict[str, List[str]]:
             task_dir = osp.join(args.out_dir, task)
             mkdir_or_exist(task_dir)
             pred = getattr(sample, TASKS[task].pred_field).data
-            files.append(save_prediction(task, pred, osp.join(task_dir, name)))
+            files.append(
+                save_prediction(task, pred, osp.join(task_dir, name), zero_label)
+            )
         panel_file = osp.join(panel_dir, f"{name}.png")
         visualizer.add_datasample(
             name, image, sample, draw_gt=False, out_file=panel_file
@@ -264,8 +299,17 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict[str, List[str]]:
         files.append(panel_file)
         written[img_path] = files
         progress.update()
+    if failures:
+        raise InferenceFailures(
+            f"{len(failures)} of {len(images)} images failed (the others were "
+            "saved):\n  " + "\n  ".join(failures)
+        )
     return written
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except InferenceFailures as failures:
+        print(failures, file=sys.stderr)
+        sys.exit(1)

@@ -22,6 +22,9 @@ from train import (
     set_work_dir,
 )
 
+from mtcp.engine.run_checks import check_runner
+from mtcp.utils.strict_loading import check_checkpoint_fits
+
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
@@ -120,7 +123,12 @@ def build_test_config(args: argparse.Namespace) -> Config:
 
 def main(argv: Optional[Sequence[str]] = None) -> None:
     args = parse_args(argv)
-    build_runner(build_test_config(args), args.launcher).test()
+    runner = build_runner(build_test_config(args), args.launcher)
+    check_runner(runner, "test")
+    # the Runner's own loading skips weights that do not fit, leaving random
+    # ones: refuse such a checkpoint before testing
+    check_checkpoint_fits(runner.model, args.checkpoint)
+    runner.test()
 
 
 if __name__ == "__main__":

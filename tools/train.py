@@ -25,9 +25,25 @@ from mmseg.registry import RUNNERS
 
 # Registers mtcp's modules even when a config has no ``custom_imports``.
 import mtcp  # noqa: F401
+from mtcp.engine.run_checks import check_runner
 from mtcp.utils import resolve_resume
 
 LAUNCHERS = ("none", "pytorch", "slurm", "mpi")
+
+
+class CfgOptionsAction(DictAction):
+    """mmengine's ``DictAction``, naming an item that is not ``KEY=VALUE``
+    (mmengine fails on it with a bare unpacking error)."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        for item in values:
+            key, sep, _ = item.partition("=")
+            if not sep or not key:
+                parser.error(
+                    f"{option_string}: {item!r} is not KEY=VALUE (e.g. "
+                    "train_cfg.max_epochs=10 or model.tasks=\"['semseg','depth']\")"
+                )
+        super().__call__(parser, namespace, values, option_string)
 
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
@@ -60,7 +76,7 @@ def parse_with_runner_args(
     parser.add_argument(
         "--cfg-options",
         nargs="+",
-        action=DictAction,
+        action=CfgOptionsAction,
         help="override some settings in the used config, the key-value pair "
         "in xxx=yyy format will be merged into config file. If the value to "
         'be overwritten is a list, it should be like key="[a,b]" or key=a,b '
@@ -220,7 +236,9 @@ def build_runner(cfg: Config, launcher: str) -> Runner:
 
 def main(argv: Optional[Sequence[str]] = None) -> None:
     args = parse_args(argv)
-    build_runner(build_train_config(args), args.launcher).train()
+    runner = build_runner(build_train_config(args), args.launcher)
+    check_runner(runner, "train")
+    runner.train()
 
 
 if __name__ == "__main__":

@@ -37,6 +37,9 @@ class BaseMultiTaskDataset(SeededAugmentationMixin, BaseDataset):
 
     AVAILABLE_TASKS: Sequence[str] = ()
     DEFAULT_TASKS: Sequence[str] = ()
+    #: Stored semseg labels are 1..K with 0 unlabelled (NYUD); predictions
+    #: are saved in the same convention.
+    REDUCE_ZERO_LABEL = False
     SPLITS = ("train", "val")
 
     def __init__(
@@ -90,7 +93,16 @@ class BaseMultiTaskDataset(SeededAugmentationMixin, BaseDataset):
         ]
         if not ids:
             raise ValueError(f"split file {path} lists no image id")
+        check_unique_ids(ids, path)
         return ids
+
+    def filter_data(self) -> List[dict]:
+        """mmengine's hook after :meth:`load_data_list`: also refuse empty
+        (0-byte) local image and label files, before any training step."""
+        data_list = super().filter_data()
+        if self.backend_args is None:
+            check_no_empty_files(data_list, type(self).__name__)
+        return data_list
 
     def _list_dir(self, rel_dir: str) -> Dict[str, List[str]]:
         """Map each file stem in ``rel_dir`` to the extensions present."""
@@ -128,6 +140,39 @@ class BaseMultiTaskDataset(SeededAugmentationMixin, BaseDataset):
                 f"{self.split} split have no {what} file, e.g. {expected}"
             )
         return paths
+
+
+def check_unique_ids(ids: Sequence[str], path: str) -> None:
+    """Raise ``ValueError`` naming the ids a split file lists more than once
+    (each would be trained on and scored twice)."""
+    lines: Dict[str, List[int]] = {}
+    for number, img_id in enumerate(ids, start=1):
+        lines.setdefault(img_id, []).append(number)
+    repeated = {i: n for i, n in lines.items() if len(n) > 1}
+    if repeated:
+        shown = "; ".join(
+            f"{img_id!r} at entries {numbers}"
+            for img_id, numbers in list(repeated.items())[:5]
+        )
+        raise ValueError(
+            f"split file {path} lists {len(repeated)} id(s) more than once "
+            f"({shown}); each id must appear once"
+        )
+
+
+def check_no_empty_files(data_list: Sequence[dict], dataset: str) -> None:
+    """Raise ``ValueError`` naming the local image and label files that are
+    empty (0 bytes): they cannot be decoded."""
+    empty = []
+    for info in data_list:
+        paths = [info.get("img_path")] + list(info.get("ann_paths", {}).values())
+        empty += [p for p in paths if p and osp.isfile(p) and osp.getsize(p) == 0]
+    if empty:
+        raise ValueError(
+            f"{dataset}: {len(empty)} file(s) are empty (0 bytes), e.g. "
+            f"{', '.join(empty[:5])}; replace them or drop their ids from the "
+            "split file"
+        )
 
 
 def voc_palette(num_classes: int) -> List[List[int]]:

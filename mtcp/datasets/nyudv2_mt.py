@@ -37,6 +37,7 @@ class NYUDv2MTDataset(BaseMultiTaskDataset):
 
     AVAILABLE_TASKS = ("semseg", "depth", "normals", "edge")
     DEFAULT_TASKS = ("semseg", "depth", "normals")
+    REDUCE_ZERO_LABEL = True
     METAINFO = dict(classes=NYU40_CLASSES, palette=random_palette(40, seed=40))
 
     _TASK_FILES = {
@@ -60,7 +61,7 @@ class NYUDv2MTDataset(BaseMultiTaskDataset):
                 img_id=img_id,
                 tasks=list(self.tasks),
                 ann_paths={task: paths[i] for task, paths in ann_paths.items()},
-                reduce_zero_label=True,
+                reduce_zero_label=self.REDUCE_ZERO_LABEL,
                 num_classes=num_classes,
             )
             for i, (img_id, img_path) in enumerate(zip(ids, img_paths))

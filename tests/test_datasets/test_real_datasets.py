@@ -223,7 +223,8 @@ def test_listing_5000_ids_is_fast(tmp_path):
     for folder, ext in [("images", ".png"), ("segmentation", ".png")]:
         (root / folder).mkdir(parents=True)
         for img_id in ids:
-            (root / folder / (img_id + ext)).touch()
+            # one byte: empty files are refused when the dataset is listed
+            (root / folder / (img_id + ext)).write_bytes(b"x")
     (root / "gt_sets").mkdir()
     (root / "gt_sets" / "train.txt").write_text("\n".join(ids))
     start = time.perf_counter()

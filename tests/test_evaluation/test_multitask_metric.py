@@ -201,3 +201,25 @@ def test_output_dir_with_evaluation_and_reduce_zero_label(tmp_path):
     assert "semseg/mIoU" in run(metric, samples)
     semseg = np.array(Image.open(tmp_path / "semseg" / "a.png"))
     np.testing.assert_array_equal(semseg, [[1, 2, 2], [2, 3, 1]])
+
+
+def test_results_stay_two_entries_and_padding_is_dropped():
+    """Memory per rank does not grow with the dataset; the sample a
+    distributed sampler repeated at the end is left out by ``size``."""
+    samples = make_samples()
+    expected = run(make_metric(), samples)
+    metric = make_metric()
+    for sample in samples * 3:
+        metric.process({}, [sample])
+        assert len(metric.results) <= 2
+    # one process: the repeated first sample after the 3 is padding
+    padded = make_metric()
+    padded.process({}, samples + samples[:1])
+    assert padded.evaluate(len(samples)) == pytest.approx(expected)
+    counted = make_metric()
+    counted.process({}, samples + samples[:1])
+    assert counted.evaluate(len(samples) + 1) != pytest.approx(expected)
+    metric = make_metric()
+    metric.process({}, samples * 2)
+    with pytest.raises(ValueError, match="more than its last one would be padding"):
+        metric.evaluate(len(samples))

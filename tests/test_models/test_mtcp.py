@@ -110,7 +110,7 @@ def test_preprocessor_pads_images_and_every_task_with_its_value():
     for t in TASKS:
         sample = data["data_samples"][1]
         sample.set_gt(t, PixelData(data=sample.get_gt(t).data[:, :18, :25]))
-    out = pre(data)
+    out = pre(data, training=True)
     assert out["inputs"].shape == (2, 3, 32, 32)  # size_divisor 32 by default
     assert (out["inputs"][0, :, 20:] == 0).all() and (
         out["inputs"][1, :, :, 25:] == 0
@@ -140,7 +140,51 @@ def test_preprocessor_rejects_bad_config_and_inputs():
     data = make_batch(["depth"], 1, 20, 30)
     data["data_samples"][0].gt_depth = PixelData(data=torch.ones(1, 10, 10))
     with pytest.raises(ValueError, match=r"gt_depth \(depth\) has size \(10, 10\)"):
-        MultiTaskDataPreProcessor()(data)
+        MultiTaskDataPreProcessor()(data, training=True)
+    with pytest.raises(ValueError, match="training needs data samples"):
+        MultiTaskDataPreProcessor()(dict(inputs=data["inputs"]), training=True)
+
+
+def test_preprocessor_leaves_labels_alone_at_test_time():
+    """A test batch of two sizes: images padded to one shape, labels kept as
+    the pipeline left them (one at a different original size)."""
+    pre = MultiTaskDataPreProcessor(size_divisor=32)
+    data = make_batch(list(TASKS), n=2, h=61, w=83)
+    data["inputs"][1] = data["inputs"][1][:, :40, :50]
+    small = data["data_samples"][1]
+    for t in TASKS:
+        small.set_gt(t, PixelData(data=small.get_gt(t).data[:, :30, :70]))
+    before = [
+        {t: s.get_gt(t).data.clone() for t in TASKS} for s in data["data_samples"]
+    ]
+    out = pre(data, training=False)
+    assert out["inputs"].shape == (2, 3, 64, 96)
+    for sample, labels in zip(out["data_samples"], before):
+        assert sample.batch_input_shape == (64, 96) and sample.pad_shape == (64, 96)
+        for t in TASKS:
+            assert torch.equal(sample.get_gt(t).data, labels[t]), t
+    assert out["data_samples"][1].gt_depth.shape == (30, 70)
+
+
+@MODELS.register_module(force=True)
+class _ShiftBatch(torch.nn.Module):
+    """A batch augment for the test: adds ``value`` to the inputs."""
+
+    def __init__(self, value: float) -> None:
+        super().__init__()
+        self.value = value
+
+    def forward(self, inputs, data_samples):
+        return inputs + self.value, data_samples
+
+
+def test_preprocessor_batch_augments_run_in_training_only():
+    pre = MultiTaskDataPreProcessor(
+        size_divisor=None, batch_augments=[dict(type="_ShiftBatch", value=1000.0)]
+    )
+    train = pre(make_batch(["depth"], 1, 8, 8), training=True)["inputs"]
+    test = pre(make_batch(["depth"], 1, 8, 8), training=False)["inputs"]
+    torch.testing.assert_close(train, test + 1000.0)
 
 
 # ------------------------------------------------------------------- the model

@@ -1,3 +1,5 @@
+from pathlib import Path
+
 import mmcv
 import numpy as np
 import pytest
@@ -166,3 +168,16 @@ def test_pipeline_drops_annotations_and_loads_images():
     cfg.test_dataloader.dataset.pipeline = [dict(type="PackMultiTaskInputs")]
     names = [type(t).__name__ for t in infer.build_inference_pipeline(cfg).transforms]
     assert names == ["LoadImageFromFile", "PackMultiTaskInputs"]
+
+
+def test_nyud_semseg_saved_as_stored_1_to_40(tmp_path):
+    configs = Path(__file__).resolve().parents[2] / "configs"
+    assert infer.reduces_zero_label(Config.fromfile(str(configs / "mtcp_nyud.py")))
+    assert not infer.reduces_zero_label(
+        Config.fromfile(str(configs / "mtcp_pascal.py"))
+    )
+    pred = torch.tensor([[[0, 39], [5, 0]]])
+    path = infer.save_prediction("semseg", pred, str(tmp_path / "a"), True)
+    assert mmcv.imread(path, flag="unchanged").tolist() == [[1, 40], [6, 1]]
+    path = infer.save_prediction("parts", pred, str(tmp_path / "b"), True)
+    assert mmcv.imread(path, flag="unchanged").tolist() == [[0, 39], [5, 0]]

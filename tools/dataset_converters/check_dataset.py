@@ -1,10 +1,17 @@
 """Check a NYUD-v2, PASCAL_MT or Cityscapes data root, or the datasets of a
 config (your own MultiTaskFolderDataset), before a long training run.
 
-Lists missing files (split files, ids without an image or label file), then
-reads every item with the training loaders and reports unreadable files,
-label maps whose size differs from the image, wrong dtypes and out-of-range
-label values. Every problem is printed; the exit status is 1 if any was found.
+Lists missing files (split files, ids without an image or label file, ids
+listed twice, empty files), then reads every item with the training loaders
+and reports unreadable files, label maps whose size differs from the image,
+wrong dtypes and out-of-range label values. Every problem is printed; the exit
+status is 1 if any was found. Implausible values (depth beyond an indoor
+range, as millimetres would be; normals that are not unit vectors; images
+without any label) are printed as warnings and do not change the status.
+
+By default the tasks of the dataset's standard configuration are checked
+(NYUD: semseg, depth, normals; PASCAL: semseg, parts, saliency) plus the
+optional ones whose folder exists (e.g. ``edge/``); ``--tasks`` overrides.
 
 Example::
 
@@ -13,6 +20,7 @@ Example::
 """
 
 import argparse
+import os.path as osp
 import sys
 from typing import List, Optional, Sequence
 
@@ -26,6 +34,7 @@ from mtcp.datasets import (
     NYUDv2MTDataset,
     PascalContextMTDataset,
 )
+from mtcp.datasets.plausibility import label_warnings
 
 DATASETS = {
     "nyud": NYUDv2MTDataset,
@@ -34,24 +43,40 @@ DATASETS = {
 }
 
 
+def tasks_present(dataset_cls, data_root: str) -> List[str]:
+    """The standard tasks of a dataset plus the optional ones whose label
+    folder exists under ``data_root``."""
+    tasks = list(dataset_cls.DEFAULT_TASKS)
+    folders = getattr(dataset_cls, "_TASK_FILES", {})
+    for task in dataset_cls.AVAILABLE_TASKS:
+        if task not in tasks and task in folders:
+            if osp.isdir(osp.join(data_root, folders[task][0])):
+                tasks.append(task)
+    return tasks
+
+
 def check_dataset(
     data_root: str,
     dataset: str,
     splits: Sequence[str] = ("train", "val"),
     tasks: Optional[Sequence[str]] = None,
+    warnings: Optional[List[str]] = None,
 ) -> List[str]:
     """Return one message per problem found (empty when all is well).
 
     Args:
         data_root (str): Root of the dataset package.
-        dataset (str): 'nyud' or 'pascal'.
+        dataset (str): 'nyud', 'pascal' or 'cityscapes'.
         splits (Sequence[str]): Splits to check.
-        tasks (Sequence[str], optional): Tasks to check; defaults to every
-            task the dataset has.
+        tasks (Sequence[str], optional): Tasks to check; defaults to
+            :func:`tasks_present`.
+        warnings (list, optional): Receives one message per implausible
+            label map (see :mod:`mtcp.datasets.plausibility`).
     """
     init_default_scope("mmseg")
     dataset_cls = DATASETS[dataset]
-    tasks = list(tasks or dataset_cls.AVAILABLE_TASKS)
+    tasks = list(tasks or tasks_present(dataset_cls, data_root))
+    print(f"checking tasks {tasks}")
     problems = []
     for split in splits:
         try:
@@ -59,12 +84,23 @@ def check_dataset(
         except (FileNotFoundError, ValueError, KeyError) as err:
             problems.append(f"[{split}] {err}")
             continue
-        problems += check_items(ds, split)
+        problems += check_items(ds, split, dataset, warnings)
     return problems
 
 
-def check_items(ds, name: str) -> List[str]:
-    """Load every item of a built dataset; one message per broken item."""
+def check_items(
+    ds, name: str, dataset: Optional[str] = None, warnings: Optional[list] = None
+) -> List[str]:
+    """Load every item of a built dataset; one message per broken item.
+
+    Args:
+        ds: The dataset, built without its pipeline.
+        name (str): The split or dataloader, for the messages.
+        dataset (str, optional): 'nyud', 'pascal', ... for the range checks
+            of :func:`mtcp.datasets.plausibility.label_warnings`.
+        warnings (list, optional): Receives one message per implausible
+            label map.
+    """
     load = Compose(
         [dict(type="LoadImageFromFile"), dict(type="LoadMultiTaskAnnotations")]
     )
@@ -72,15 +108,20 @@ def check_items(ds, name: str) -> List[str]:
     for index in range(len(ds)):
         info = ds.get_data_info(index)
         try:
-            load(info)
+            results = load(info)
         # a checker reports every broken item instead of stopping at the first
         except Exception as err:
             problems.append(f"[{name}] {info['img_id']}: {err}")
+            continue
+        if warnings is not None:
+            warnings += [f"[{name}] {w}" for w in label_warnings(results, dataset)]
     print(f"{name}: checked {len(ds)} items")
     return problems
 
 
-def check_config(config: str, cfg_options: Optional[dict] = None) -> List[str]:
+def check_config(
+    config: str, cfg_options: Optional[dict] = None, warnings: Optional[list] = None
+) -> List[str]:
     """Check the datasets of a config's train, val and test dataloaders.
 
     Each dataset is built as configured (its pipeline left out) and every
@@ -90,6 +131,8 @@ def check_config(config: str, cfg_options: Optional[dict] = None) -> List[str]:
     Args:
         config (str): Config file.
         cfg_options (dict, optional): Overrides of config fields.
+        warnings (list, optional): Receives one message per implausible
+            label map.
     """
     cfg = Config.fromfile(config)
     if cfg_options:
@@ -111,7 +154,7 @@ def check_config(config: str, cfg_options: Optional[dict] = None) -> List[str]:
         except (FileNotFoundError, ValueError, KeyError, TypeError) as err:
             problems.append(f"[{name}] {err}")
             continue
-        problems += check_items(ds, name)
+        problems += check_items(ds, name, warnings=warnings)
     return problems
 
 
@@ -132,12 +175,17 @@ def parse_args():
 
 def main():
     args = parse_args()
+    warnings: List[str] = []
     if args.config:
-        problems = check_config(args.config, args.cfg_options)
+        problems = check_config(args.config, args.cfg_options, warnings)
     elif args.data_root and args.dataset:
-        problems = check_dataset(args.data_root, args.dataset, args.splits, args.tasks)
+        problems = check_dataset(
+            args.data_root, args.dataset, args.splits, args.tasks, warnings
+        )
     else:
         sys.exit("give a data_root and --dataset, or --config")
+    for warning in warnings:
+        print(f"warning: {warning}")
     for problem in problems:
         print(problem)
     print(f"{len(problems)} problem(s) found" if problems else "no problem found")

@@ -25,7 +25,7 @@ import io
 import json
 import os
 import os.path as osp
-from typing import Dict, Sequence, Tuple
+from typing import Dict, Sequence, Tuple, Union
 
 import mmcv
 import numpy as np
@@ -241,17 +241,24 @@ def make_fake_dataset(
     layout: str,
     num_train: int = 4,
     num_val: int = 2,
-    img_size: Tuple[int, int] = (48, 64),
+    img_size: Union[Tuple[int, int], Sequence[Tuple[int, int]]] = (48, 64),
     seed: int = 0,
     drop_half: Sequence[str] = (),
 ) -> Dict[str, list]:
     """Write the dataset; returns the ids of each split.
 
     Item ``i`` of a split is scene ``i`` of ``SyntheticScenesDataset(seed)``
-    (train) or ``seed + 1`` (val), with the matching task set. The tasks in
-    ``drop_half`` have no label file for the odd items (cityscapes: semseg,
-    depth; folder: semseg, depth, normals).
+    (train) or ``seed + 1`` (val), with the matching task set. ``img_size``
+    is one (H, W) or a list of them, used in turn by the items of a split
+    (real datasets mix image sizes). The tasks in ``drop_half`` have no label
+    file for the odd items (cityscapes: semseg, depth; folder: semseg, depth,
+    normals).
     """
+    sizes = (
+        [tuple(img_size)]
+        if np.ndim(img_size) == 1
+        else [tuple(size) for size in img_size]
+    )
     if layout not in LAYOUTS:
         raise ValueError(f"layout must be one of {LAYOUTS}, got {layout!r}")
     droppable = {"cityscapes": ("semseg", "depth"), "folder": FOLDER_TASKS}
@@ -272,13 +279,16 @@ def make_fake_dataset(
     )
     ids = {}
     for offset, (split, num) in enumerate((("train", num_train), ("val", num_val))):
-        scenes = SyntheticScenesDataset(
-            task_set,
-            num_samples=max(num, 1),
-            img_size=img_size,
-            seed=seed + offset,
-            tasks=tasks,
-        )
+        scenes = [
+            SyntheticScenesDataset(
+                task_set,
+                num_samples=max(num, 1),
+                img_size=size,
+                seed=seed + offset,
+                tasks=tasks,
+            )
+            for size in sizes
+        ]
         rng = np.random.default_rng([seed, offset, 12345])
         ids[split] = []
         for index in range(num):
@@ -287,7 +297,7 @@ def make_fake_dataset(
                 if task_set == "pascal"
                 else f"{offset}{index:05d}"
             )
-            results = scenes.render(index)
+            results = scenes[index % len(scenes)].render(index)
             scene = {task: results[TASKS[task].results_key] for task in tasks}
             scene["img"] = results["img"]
             drop = set(drop_half) if index % 2 else set()
@@ -316,7 +326,12 @@ def parse_args():
     parser.add_argument("--num-train", type=int, default=8)
     parser.add_argument("--num-val", type=int, default=4)
     parser.add_argument(
-        "--size", type=int, nargs=2, default=(96, 128), metavar=("H", "W")
+        "--size",
+        type=int,
+        nargs=2,
+        action="append",
+        metavar=("H", "W"),
+        help="image size; repeat it to mix sizes (default: 96 128)",
     )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
@@ -337,7 +352,7 @@ def main():
         args.layout,
         args.num_train,
         args.num_val,
-        tuple(args.size),
+        args.size or [(96, 128)],
         args.seed,
         args.drop_half,
     )

@@ -24,7 +24,9 @@ class PackMultiTaskInputs(BaseTransform):
 
     Args:
         meta_keys (Sequence[str]): Keys of ``results`` copied into the data
-            sample's meta information when present.
+            sample's meta information when present. ``reduce_zero_label``
+            lets the metric save semseg predictions in the dataset's own
+            label convention (NYUD: 1..40).
     """
 
     def __init__(
@@ -38,6 +40,7 @@ class PackMultiTaskInputs(BaseTransform):
             "flip",
             "flip_direction",
             "tasks",
+            "reduce_zero_label",
         ),
     ) -> None:
         self.meta_keys = tuple(meta_keys)

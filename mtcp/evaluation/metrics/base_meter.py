@@ -3,10 +3,10 @@
 A meter turns one (prediction, label) pair into small sufficient statistics
 (a confusion matrix, a few sums, a histogram) with :meth:`BaseMeter.statistics`,
 adds them to its state with :meth:`BaseMeter.accumulate` and derives the
-dataset-level figures with :meth:`BaseMeter.compute`. Keeping the statistics
-per image lets :class:`MultiTaskMetric` store them in ``self.results``, where
-mmengine gathers them across ranks and drops the samples a distributed sampler
-padded, without ever holding per-pixel arrays.
+dataset-level figures with :meth:`BaseMeter.compute`. The statistics add up,
+so :class:`MultiTaskMetric` keeps one running sum per rank (plus the last
+sample, which a distributed sampler may have padded) and gathers the sums
+across ranks, without ever holding per-pixel arrays.
 """
 
 from abc import ABCMeta, abstractmethod
@@ -43,8 +43,25 @@ def check_same_size(pred: torch.Tensor, gt: torch.Tensor, task: str) -> None:
             f"{task} prediction has size {tuple(pred.shape[-2:])} but its label "
             f"has size {tuple(gt.shape[-2:])}; predictions must be at the "
             "original image size (the model's predict resizes them to "
-            "`ori_shape`)"
+            "`ori_shape`) and so must the labels: a test pipeline loads them "
+            "after any resize of the image"
         )
+
+
+def pool_statistics(
+    a: Dict[str, Statistics], b: Dict[str, Statistics]
+) -> Dict[str, Statistics]:
+    """Sum two ``task -> statistics`` dicts of the same tasks."""
+    if a.keys() != b.keys():
+        task = sorted(set(a) ^ set(b))[0]
+        raise KeyError(
+            f"some samples have a {task!r} prediction and others not; pass "
+            "`tasks` to score a fixed set of tasks"
+        )
+    return {
+        task: {key: a[task][key] + value for key, value in b[task].items()}
+        for task in a
+    }
 
 
 class BaseMeter(metaclass=ABCMeta):

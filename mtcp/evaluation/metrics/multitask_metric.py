@@ -1,11 +1,19 @@
 """The metric that scores every task of a multi-task model in one pass."""
 
+import functools
 import logging
 import os.path as osp
 from typing import Dict, List, Mapping, Optional, Sequence
 
 import numpy as np
 import torch
+from mmengine.dist import (
+    broadcast_object_list,
+    collect_results,
+    get_rank,
+    get_world_size,
+    is_main_process,
+)
 from mmengine.evaluator import BaseMetric
 from mmengine.logging import print_log
 from mmengine.structures import BaseDataElement
@@ -15,7 +23,7 @@ from PIL import Image
 
 from mtcp.structures import TASKS, get_task
 
-from .base_meter import BaseMeter, Statistics
+from .base_meter import BaseMeter, Statistics, pool_statistics
 from .delta_m import DELTA_M_KEYS, check_baselines, delta_m
 from .depth_meter import DepthMeter
 from .normals_meter import NormalsMeter
@@ -35,9 +43,12 @@ class MultiTaskMetric(BaseMetric):
     Each data sample carries ``gt_<field>`` and ``pred_<field>`` per task
     (fields from :data:`mtcp.structures.TASKS`), with predictions at the
     original image size. :meth:`process` reduces every sample to small
-    per-task statistics (see the meters), mmengine gathers them over the
-    ranks, and :meth:`compute_metrics` pools them over the dataset, logs one
-    table per task and returns scalars keyed ``{task}/{name}``:
+    per-task statistics (see the meters) and adds them up: ``self.results``
+    holds at most two entries, the sum over the earlier samples and the last
+    sample, so the memory per rank does not grow with the dataset.
+    :meth:`evaluate` leaves out the sample the distributed sampler padded,
+    gathers one sum per rank, and :meth:`compute_metrics` pools them, logs
+    one table per task and returns scalars keyed ``{task}/{name}``:
 
     - ``semseg/`` and ``parts/``: ``mIoU``, ``aAcc``, ``mAcc`` (percent);
     - ``depth/``: ``rmse`` (m), ``abs_rel``, ``log_rmse``, ``delta1``,
@@ -121,6 +132,7 @@ class MultiTaskMetric(BaseMetric):
         self.format_only = format_only
         self.output_dir = output_dir
         self._meters: Dict[str, BaseMeter] = {}
+        self._num_processed = 0
 
     @staticmethod
     def _check_task(task: str) -> None:
@@ -214,9 +226,63 @@ class MultiTaskMetric(BaseMetric):
                 self._save_predictions(sample, tasks)
             if self.format_only:
                 continue
-            self.results.append(
-                {task: self._task_statistics(sample, task) for task in tasks}
+            self._add({task: self._task_statistics(sample, task) for task in tasks})
+
+    def _add(self, stats: Dict[str, Statistics]) -> None:
+        """Keep ``self.results`` at ``[pooled earlier samples, last sample]``."""
+        self._num_processed += 1
+        if len(self.results) == 2:
+            self.results[0] = pool_statistics(self.results[0], self.results.pop())
+        self.results.append(stats)
+
+    def evaluate(self, size: int) -> Dict[str, float]:
+        """Pool the statistics over the ranks and compute the figures.
+
+        mmengine's ``DefaultSampler`` pads the dataset to a multiple of the
+        world size with at most one repeated sample per rank, the last one it
+        hands out: rank ``r``'s ``j``-th sample is sample ``j * world_size +
+        r`` of the padded order, and those from ``size`` on are dropped here,
+        as mmengine's ``collect_results`` drops them from per-sample lists.
+
+        Args:
+            size (int): Length of the whole dataset.
+
+        Returns:
+            dict[str, float]: The figures, on every rank.
+        """
+        world_size, rank = get_world_size(), get_rank()
+        pooled = self._pooled_without_padding(size, world_size, rank)
+        gathered = collect_results(
+            [pooled], world_size, self.collect_device, tmpdir=self.collect_dir
+        )
+        if is_main_process():
+            metrics = self.compute_metrics([r for r in gathered if r is not None])
+            if self.prefix:
+                metrics = {f"{self.prefix}/{k}": v for k, v in metrics.items()}
+            broadcast = [metrics]
+        else:
+            broadcast = [None]
+        broadcast_object_list(broadcast)
+        self.results.clear()
+        self._num_processed = 0
+        return broadcast[0]
+
+    def _pooled_without_padding(
+        self, size: int, world_size: int, rank: int
+    ) -> Optional[Dict[str, Statistics]]:
+        count = self._num_processed
+        if count >= 2 and (count - 2) * world_size + rank >= size:
+            raise ValueError(
+                f"MultiTaskMetric: rank {rank} of {world_size} processed {count} "
+                f"samples of a dataset of {size}; more than its last one would be "
+                "padding, which mmengine's DefaultSampler never does"
             )
+        if self.format_only or count == 0:
+            return None
+        keep = list(self.results)
+        if (count - 1) * world_size + rank >= size:
+            keep.pop()
+        return None if not keep else functools.reduce(pool_statistics, keep)
 
     def _task_statistics(self, sample: dict, task: str) -> Statistics:
         info = TASKS[task]
@@ -260,7 +326,8 @@ class MultiTaskMetric(BaseMetric):
         """Pool the statistics of all samples into the figures.
 
         Args:
-            results (list[dict]): Per sample, ``task -> statistics``.
+            results (list[dict]): ``task -> statistics`` of samples or of
+                pooled sets of samples (see :meth:`process`).
 
         Returns:
             dict[str, float]: Figures keyed ``{task}/{name}``.
@@ -268,18 +335,20 @@ class MultiTaskMetric(BaseMetric):
         if self.format_only:
             print_log(f"predictions saved to {self.output_dir}", logger="current")
             return {}
-        tasks = [t for t in METRIC_TASKS if any(t in r for r in results)]
+        if not results:
+            print_log(
+                "MultiTaskMetric: no sample was evaluated",
+                logger="current",
+                level=logging.WARNING,
+            )
+            return {}
+        pooled = functools.reduce(pool_statistics, results)
+        tasks = [t for t in METRIC_TASKS if t in pooled]
         metrics: Dict[str, float] = {}
         for task in tasks:
             meter = self.meter(task)
             meter.reset()
-            for stats in results:
-                if task not in stats:
-                    raise KeyError(
-                        f"some samples have a {task!r} prediction and others "
-                        "not; pass `tasks` to score a fixed set of tasks"
-                    )
-                meter.accumulate(stats[task])
+            meter.accumulate(pooled[task])
             task_results = meter.compute()
             labelled = sum(_has_label(stats[task]) for stats in results)
             print_log(

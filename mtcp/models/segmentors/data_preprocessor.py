@@ -5,24 +5,31 @@ from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
 import torch.nn.functional as F
-from mmengine.model import BaseDataPreprocessor
+from mmseg.models.data_preprocessor import SegDataPreProcessor
 from mmseg.registry import MODELS
 
 from mtcp.structures import TASKS
 
 
 @MODELS.register_module()
-class MultiTaskDataPreProcessor(BaseDataPreprocessor):
-    """Normalise, convert and pad images and multi-task label maps.
+class MultiTaskDataPreProcessor(SegDataPreProcessor):
+    """mmseg's ``SegDataPreProcessor`` for multi-task label maps.
 
     Images are optionally converted BGR -> RGB, normalised with ``mean`` and
     ``std``, and padded at the bottom and right with ``pad_val`` to a common
-    batch shape: the largest image of the batch, enlarged to ``size`` when
-    given, then rounded up to a multiple of ``size_divisor`` when given.
-    Every ``gt_<field>`` of :data:`mtcp.structures.TASKS` present in a data
-    sample is padded to the same shape with that task's ``pad_value`` (255 for
-    class and binary maps, 0 for depth and normals). The samples receive the
-    ``batch_input_shape`` and ``pad_shape`` meta fields.
+    batch shape in every mode (a test batch may hold images of several
+    sizes): the largest image of the batch, enlarged to ``size`` when given,
+    then rounded up to a multiple of ``size_divisor`` when given.
+
+    In training every ``gt_<field>`` of :data:`mtcp.structures.TASKS` present
+    in a data sample must have the image's size and is padded to the batch
+    shape with that task's ``pad_value`` (255 for class and binary maps, 0 for
+    depth and normals); then ``batch_augments`` run. At validation and test
+    the labels stay as the pipeline left them (at the image size, or at
+    ``ori_shape`` when the pipeline loads them after a resize), as mmseg
+    does: the model's predictions are resized to ``ori_shape`` and compared
+    there. The samples receive the ``batch_input_shape`` and ``pad_shape``
+    meta fields.
 
     Args:
         mean (Sequence[float], optional): Per-channel mean, in the channel
@@ -34,6 +41,10 @@ class MultiTaskDataPreProcessor(BaseDataPreprocessor):
         size_divisor (int, optional): The padded height and width are
             multiples of it. Default: 32.
         pad_val (float): Image padding value (after normalisation). Default: 0.
+        batch_augments (list[dict], optional): Configs of callables from the
+            ``MODELS`` registry, each called in training as
+            ``inputs, data_samples = augment(inputs, data_samples)`` on the
+            padded batch. Default: None.
         non_blocking (bool): Non-blocking host-to-device copy. Default: False.
     """
 
@@ -45,9 +56,9 @@ class MultiTaskDataPreProcessor(BaseDataPreprocessor):
         size: Optional[Tuple[int, int]] = None,
         size_divisor: Optional[int] = 32,
         pad_val: float = 0.0,
+        batch_augments: Optional[List[dict]] = None,
         non_blocking: bool = False,
     ) -> None:
-        super().__init__(non_blocking=non_blocking)
         if (mean is None) != (std is None):
             raise ValueError(
                 "MultiTaskDataPreProcessor needs both `mean` and `std`, or neither; "
@@ -63,13 +74,8 @@ class MultiTaskDataPreProcessor(BaseDataPreprocessor):
                 raise ValueError(
                     f"MultiTaskDataPreProcessor `std` must be positive, got {list(std)}"
                 )
-            self.register_buffer(
-                "mean", torch.tensor(mean, dtype=torch.float32).view(-1, 1, 1), False
-            )
-            self.register_buffer(
-                "std", torch.tensor(std, dtype=torch.float32).view(-1, 1, 1), False
-            )
-        self._normalize = mean is not None
+            mean = [float(m) for m in mean]
+            std = [float(s) for s in std]
         if size is not None and (
             len(size) != 2 or any(int(s) != s or s < 1 for s in size)
         ):
@@ -84,10 +90,21 @@ class MultiTaskDataPreProcessor(BaseDataPreprocessor):
                 "MultiTaskDataPreProcessor `size_divisor` must be a positive integer "
                 f"or None, got {size_divisor}"
             )
+        super().__init__(
+            mean=mean,
+            std=std,
+            size=None if size is None else (int(size[0]), int(size[1])),
+            size_divisor=size_divisor,
+            pad_val=pad_val,
+            bgr_to_rgb=bgr_to_rgb,
+        )
+        self._non_blocking = non_blocking
         self.bgr_to_rgb = bgr_to_rgb
-        self.size = None if size is None else (int(size[0]), int(size[1]))
-        self.size_divisor = size_divisor
-        self.pad_val = pad_val
+        self.batch_augments = (
+            None
+            if batch_augments is None
+            else torch.nn.ModuleList(MODELS.build(cfg) for cfg in batch_augments)
+        )
 
     def _batch_shape(self, shapes: List[Tuple[int, int]]) -> Tuple[int, int]:
         h = max(s[0] for s in shapes)
@@ -118,7 +135,7 @@ class MultiTaskDataPreProcessor(BaseDataPreprocessor):
                 )
             img = img.flip(0)
         img = img.float()
-        if self._normalize:
+        if self._enable_normalize:
             if self.mean.size(0) not in (1, img.size(0)):
                 raise ValueError(
                     f"MultiTaskDataPreProcessor has {self.mean.size(0)} mean values "
@@ -139,7 +156,8 @@ class MultiTaskDataPreProcessor(BaseDataPreprocessor):
         Args:
             data (dict): ``inputs`` (a list of (C, H, W) tensors or a
                 (B, C, H, W) tensor) and optionally ``data_samples``.
-            training (bool): Unused; the same processing runs in every mode.
+            training (bool): Pad the labels and run ``batch_augments``;
+                otherwise the labels are left as they are.
         """
         data = self.cast_data(data)
         inputs: Union[torch.Tensor, List[torch.Tensor]] = data["inputs"]
@@ -155,15 +173,25 @@ class MultiTaskDataPreProcessor(BaseDataPreprocessor):
         batch = torch.stack([self._pad(img, shape, self.pad_val) for img in images])
 
         data_samples = data.get("data_samples", None)
-        if data_samples is not None:
-            if len(data_samples) != len(images):
+        if data_samples is None:
+            if training:
                 raise ValueError(
-                    f"MultiTaskDataPreProcessor got {len(images)} images but "
-                    f"{len(data_samples)} data samples"
+                    "MultiTaskDataPreProcessor: training needs data samples with "
+                    "the labels"
                 )
-            for img, sample in zip(images, data_samples):
+            return dict(inputs=batch, data_samples=None)
+        if len(data_samples) != len(images):
+            raise ValueError(
+                f"MultiTaskDataPreProcessor got {len(images)} images but "
+                f"{len(data_samples)} data samples"
+            )
+        for img, sample in zip(images, data_samples):
+            if training:
                 self._pad_labels(sample, tuple(img.shape[-2:]), shape)
-                sample.set_metainfo(dict(batch_input_shape=shape, pad_shape=shape))
+            sample.set_metainfo(dict(batch_input_shape=shape, pad_shape=shape))
+        if training and self.batch_augments is not None:
+            for augment in self.batch_augments:
+                batch, data_samples = augment(batch, data_samples)
         return dict(inputs=batch, data_samples=data_samples)
 
     def _pad_labels(
@@ -175,9 +203,12 @@ class MultiTaskDataPreProcessor(BaseDataPreprocessor):
             pixel_data = getattr(sample, info.gt_field)
             label = pixel_data.data
             if tuple(label.shape[-2:]) != img_shape:
+                where = sample.metainfo.get("img_path", "a training sample")
                 raise ValueError(
-                    f"MultiTaskDataPreProcessor: {info.gt_field} ({task}) has size "
-                    f"{tuple(label.shape[-2:])}, expected the image size {img_shape}"
+                    f"MultiTaskDataPreProcessor: {where}: {info.gt_field} ({task}) "
+                    f"has size {tuple(label.shape[-2:])}, expected the image size "
+                    f"{img_shape} in training (the training pipeline must move "
+                    "the labels with the image)"
                 )
             # PixelData refuses a value of another size than its current one.
             del pixel_data.data

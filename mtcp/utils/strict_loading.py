@@ -1,0 +1,169 @@
+"""Load a checkpoint into a model only when it fits it exactly.
+
+mmengine's ``load_checkpoint`` is lenient: missing, unexpected or mis-shaped
+weights are logged and skipped, so a checkpoint of another configuration
+leaves randomly initialised heads that are then evaluated as if trained.
+Testing and inference load through :func:`load_checkpoint_strictly`, which
+refuses such a checkpoint with the mismatching keys listed, refuses weights
+that are NaN or infinite (naming the tensors) and explains a file that is not
+a checkpoint at all in its own words.
+"""
+
+import os.path as osp
+import pickle
+import re
+from collections import OrderedDict
+from typing import Dict, List
+
+import torch
+from mmengine.model import is_model_wrapper
+from mmengine.runner.checkpoint import _load_checkpoint
+
+# How many keys of each kind an error message lists.
+MAX_LISTED = 10
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that cannot be read, or does not fit the model."""
+
+
+def read_checkpoint(filename: str) -> dict:
+    """Read a checkpoint file (or URL) with torch's safe loading.
+
+    Raises:
+        FileNotFoundError: The file does not exist.
+        CheckpointError: The file is not a checkpoint, or holds objects that
+            a safe load refuses.
+    """
+    try:
+        checkpoint = _load_checkpoint(filename, map_location="cpu")
+    except FileNotFoundError:
+        raise
+    except pickle.UnpicklingError as err:
+        found = re.search(r"Unsupported global: GLOBAL ([\w.]+)", str(err))
+        if found:
+            raise CheckpointError(
+                f"{filename}: the checkpoint holds an object of type "
+                f"{found.group(1)}, which is not loaded for safety: only "
+                "tensors, numbers, strings and mmengine's training state are. "
+                "Save the model's state_dict instead."
+            ) from None
+        raise CheckpointError(
+            f"{filename} is not a PyTorch checkpoint: its content could not be "
+            "read as one (expected a file written by torch.save, e.g. a "
+            "training checkpoint epoch_N.pth)"
+        ) from None
+    # torch reports a file that is not a checkpoint with whatever the
+    # unpickler or zip reader hit first (KeyError, EOFError, RuntimeError...)
+    except Exception as err:
+        if osp.isfile(filename) and osp.getsize(filename) == 0:
+            raise CheckpointError(f"{filename} is empty (0 bytes)") from None
+        raise CheckpointError(
+            f"{filename} is not a PyTorch checkpoint, or is truncated: "
+            f"{type(err).__name__} while reading it (expected a file written "
+            "by torch.save, e.g. a training checkpoint epoch_N.pth)"
+        ) from None
+    if not isinstance(checkpoint, dict):
+        raise CheckpointError(
+            f"{filename} holds a {type(checkpoint).__name__}, expected a dict "
+            "with a 'state_dict' (or a state dict itself)"
+        )
+    return checkpoint
+
+
+def checkpoint_state_dict(checkpoint: dict, filename: str) -> "OrderedDict":
+    """The model weights of a checkpoint, without DDP's ``module.`` prefix."""
+    state_dict = checkpoint.get("state_dict", checkpoint)
+    if not isinstance(state_dict, dict):
+        raise CheckpointError(
+            f"{filename}: 'state_dict' is a {type(state_dict).__name__}, "
+            "expected a dict of tensors"
+        )
+    not_tensors = [k for k, v in state_dict.items() if not torch.is_tensor(v)]
+    if not_tensors:
+        raise CheckpointError(
+            f"{filename} has no model weights: {_listed(not_tensors)} are not "
+            "tensors (expected a checkpoint with a 'state_dict', or a state "
+            "dict itself)"
+        )
+    return OrderedDict((re.sub(r"^module\.", "", k), v) for k, v in state_dict.items())
+
+
+def check_state_dict_fits(
+    model: torch.nn.Module, state_dict: Dict[str, torch.Tensor], filename: str
+) -> None:
+    """Raise unless ``state_dict`` has exactly the model's keys and shapes,
+    all finite."""
+    expected = model.state_dict()
+    missing = [k for k in expected if k not in state_dict]
+    unexpected = [k for k in state_dict if k not in expected]
+    # a module's `_extra_state` (e.g. the loss weighting's history) is its own
+    # encoding, of varying length, validated by its set_extra_state
+    mis_shaped = [
+        f"{k} {tuple(state_dict[k].shape)} (model: {tuple(v.shape)})"
+        for k, v in expected.items()
+        if k in state_dict and not _is_extra_state(k) and state_dict[k].shape != v.shape
+    ]
+    problems = []
+    if missing:
+        problems.append(f"missing in the checkpoint: {_listed(missing)}")
+    if unexpected:
+        problems.append(f"not in the model: {_listed(unexpected)}")
+    if mis_shaped:
+        problems.append(f"of another shape: {_listed(mis_shaped)}")
+    if problems:
+        raise CheckpointError(
+            f"{filename} does not fit the model of this config "
+            f"({type(model).__name__}); weights "
+            + "; ".join(problems)
+            + ". Was it trained with another config (tasks, classes, model size)?"
+        )
+    non_finite = [
+        k
+        for k, v in state_dict.items()
+        if not _is_extra_state(k)
+        and v.is_floating_point()
+        and not torch.isfinite(v).all()
+    ]
+    if non_finite:
+        raise CheckpointError(
+            f"{filename} has NaN or infinite weights in {_listed(non_finite)}; "
+            "the training run that wrote it diverged"
+        )
+
+
+def check_checkpoint_fits(model: torch.nn.Module, filename: str) -> dict:
+    """Read ``filename`` and raise :class:`CheckpointError` unless its weights
+    fit ``model`` (unwrapping DDP) exactly and are finite.
+
+    Returns:
+        dict: The checkpoint.
+    """
+    if is_model_wrapper(model):
+        model = model.module
+    checkpoint = read_checkpoint(filename)
+    check_state_dict_fits(model, checkpoint_state_dict(checkpoint, filename), filename)
+    return checkpoint
+
+
+def load_checkpoint_strictly(model: torch.nn.Module, filename: str) -> dict:
+    """Load ``filename`` into ``model`` (unwrapping DDP) when it fits exactly.
+
+    Returns:
+        dict: The checkpoint (with its ``meta``).
+    """
+    checkpoint = check_checkpoint_fits(model, filename)
+    if is_model_wrapper(model):
+        model = model.module
+    model.load_state_dict(checkpoint_state_dict(checkpoint, filename), strict=True)
+    return checkpoint
+
+
+def _is_extra_state(key: str) -> bool:
+    return key.rsplit(".", 1)[-1] == "_extra_state"
+
+
+def _listed(keys: List[str]) -> str:
+    shown = ", ".join(keys[:MAX_LISTED])
+    more = len(keys) - MAX_LISTED
+    return f"{shown} (and {more} more)" if more > 0 else shown
