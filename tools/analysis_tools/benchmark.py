@@ -7,8 +7,9 @@ Measures, for a config with a ``model`` field:
 - the peak memory of training: ``torch.cuda.max_memory_allocated`` on CUDA;
   on CPU the process's resident-set high-water mark (``ru_maxrss``: model,
   optimizer state, batch and the step's activations). ``ru_maxrss`` never
-  decreases within a process, so ``--compare-naive`` measures each variant in
-  a fresh child process;
+  decreases within a process, so ``--compare`` and ``--compare-naive``
+  measure each run in a fresh child process, and ``--inference-only``
+  measures the peak of inference alone;
 - the inference time per image (``model.test_step``, eval mode, no grad);
 - the parameters and the forward FLOPs per image, counted by
   :class:`torch.utils.flop_counter.FlopCounterMode` on the tensor-mode forward
@@ -26,10 +27,14 @@ Example::
         --input-size 448 576 --batch-size 2 --compare-naive
     python tools/analysis_tools/benchmark.py configs/_base_/models/mtcp.py \
         --amp bf16 --with-cp --device cuda
+    # the config as shipped (A) against itself without checkpointing (B)
+    python tools/analysis_tools/benchmark.py configs/mtcp_nyud.py \
+        --compare --compare-no-cp
 """
 
 import argparse
 import json
+import os
 import resource
 import statistics
 import subprocess
@@ -66,10 +71,20 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser.add_argument(
         "--channels-last", action="store_true", help="channels-last memory format"
     )
-    parser.add_argument(
+    cp = parser.add_mutually_exclusive_group()
+    cp.add_argument(
         "--with-cp",
-        action="store_true",
-        help="activation checkpointing in the Swin backbone and the task decoders",
+        action="store_const",
+        const=True,
+        dest="with_cp",
+        help="every activation checkpointing switch of the model on",
+    )
+    cp.add_argument(
+        "--no-cp",
+        action="store_const",
+        const=False,
+        dest="with_cp",
+        help="every activation checkpointing switch of the model off",
     )
     parser.add_argument(
         "--cfm-attention",
@@ -100,24 +115,86 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
         action="store_true",
         help="measure attention='sdpa' and 'naive', each in a fresh process",
     )
+    parser.add_argument(
+        "--compare",
+        nargs="?",
+        const="",
+        default=None,
+        metavar="CONFIG_B",
+        help="run A (this config) and B (CONFIG_B, default the same config) "
+        "each in a fresh process, one after the other, and print A / B",
+    )
+    parser.add_argument(
+        "--compare-options",
+        nargs="+",
+        action=DictAction,
+        help="cfg options of run B only (applied after --cfg-options)",
+    )
+    parser.add_argument(
+        "--compare-no-cp",
+        action="store_true",
+        help="run B with every checkpointing switch off (run A: --with-cp / "
+        "--no-cp or the config's)",
+    )
+    parser.add_argument(
+        "--compare-pythonpath",
+        default=None,
+        metavar="DIR",
+        help="PYTHONPATH of run B, e.g. another checkout of mtcp",
+    )
+    parser.add_argument(
+        "--inference-only",
+        action="store_true",
+        help="no training: the peak memory is that of inference",
+    )
+    parser.add_argument("--label", default=None, help="the run's column name")
     parser.add_argument("--json", action="store_true", help="print JSON only")
     parser.add_argument("--cfg-options", nargs="+", action=DictAction)
     args = parser.parse_args(argv)
     if args.repeats < 1 or args.warmup < 0:
         parser.error("--repeats must be >= 1 and --warmup >= 0")
+    if args.compare is not None and args.compare_naive:
+        parser.error("--compare and --compare-naive exclude each other")
+    if args.compare is None and (
+        args.compare_options or args.compare_no_cp or args.compare_pythonpath
+    ):
+        parser.error("--compare-options/-no-cp/-pythonpath need --compare")
     return args
+
+
+def set_checkpointing(model: Config, enabled: bool) -> None:
+    """Set every activation checkpointing switch of a model config: Swin,
+    the pixel and transformer decoders, the task decoders and, for MT-CP,
+    the CFMs, SRMs, heads and losses."""
+    backbone = model.get("backbone")
+    if backbone is not None:
+        if backbone.get("type") == "SharedMask2Former":
+            # A full Swin config or, with an `arch` preset, its overrides.
+            backbone.backbone = dict(backbone.get("backbone") or {}, with_cp=enabled)
+            backbone.pixel_decoder_with_cp = enabled
+            backbone.transformer_decoder_with_cp = enabled
+        else:
+            backbone.with_cp = enabled
+    if model.get("decoder") is not None:
+        model.decoder.with_cp = enabled
+    if model.get("type") == "MTCP":
+        for part in ("cfm", "srm", "head"):
+            model[part] = dict(model.get(part) or {}, with_cp=enabled)
+        model.loss_with_cp = enabled
 
 
 def load_config(
     config: str,
     cfg_options: Optional[dict] = None,
     cfm_attention: Optional[str] = None,
-    with_cp: bool = False,
+    with_cp: Optional[bool] = None,
 ) -> Config:
     """Read the config and apply the benchmark's overrides.
 
-    The pretrained checkpoint is dropped: loading it changes no cost, and it
-    may not be on disk.
+    ``with_cp`` True or False sets every checkpointing switch
+    (:func:`set_checkpointing`); None keeps the config's. The pretrained
+    checkpoint is dropped: loading it changes no cost, and it may not be on
+    disk.
     """
     cfg = Config.fromfile(config)
     if cfg_options:
@@ -125,15 +202,8 @@ def load_config(
     model = cfg.model
     if model.get("backbone") is not None:
         model.backbone.init_cfg = None
-        if with_cp and model.backbone.get("type") == "SharedMask2Former":
-            # A full Swin config or, with an `arch` preset, its overrides.
-            model.backbone.backbone = dict(
-                model.backbone.get("backbone") or {}, with_cp=True
-            )
-        elif with_cp:
-            model.backbone.with_cp = True
-    if with_cp and model.get("decoder") is not None:
-        model.decoder.with_cp = True
+    if with_cp is not None:
+        set_checkpointing(model, with_cp)
     if cfm_attention is not None:
         model.cfm = dict(model.get("cfm") or {}, attention=cfm_attention)
     return cfg
@@ -358,6 +428,7 @@ def run_benchmark(args: argparse.Namespace) -> Dict[str, object]:
     model = build_model(cfg, device, args.channels_last)
     data = make_batch(model, args.batch_size, args.input_size, args.seed)
     result = dict(
+        label=args.label,
         config=args.config,
         device=str(device),
         torch=torch.__version__,
@@ -372,41 +443,69 @@ def run_benchmark(args: argparse.Namespace) -> Dict[str, object]:
     )
     if device.type == "cpu":
         result["rss_after_build_bytes"] = max_rss_bytes()
-    optim_wrapper = build_optim_wrapper(model, args.amp, device)
-    train = time_train_steps(
-        model, data, optim_wrapper, args.warmup, args.repeats, device
-    )
-    result["train_step_s"] = summarize(train["times"])
-    result["train_peak_bytes"] = train["peak_bytes"]
-    result["losses"] = train["losses"]
+    if not args.inference_only:
+        optim_wrapper = build_optim_wrapper(model, args.amp, device)
+        train = time_train_steps(
+            model, data, optim_wrapper, args.warmup, args.repeats, device
+        )
+        result["train_step_s"] = summarize(train["times"])
+        result["train_peak_bytes"] = train["peak_bytes"]
+        result["losses"] = train["losses"]
     repeats = args.repeats if args.inference_repeats is None else args.inference_repeats
+    if args.inference_only:
+        repeats = max(repeats, 1)
     if repeats > 0:
+        if device.type == "cuda":
+            torch.cuda.reset_peak_memory_stats(device)
         result["inference_s_per_image"] = summarize(
             time_inference(model, data, args.warmup, repeats, device, args.amp)
         )
+        if args.inference_only:
+            result["inference_peak_bytes"] = (
+                torch.cuda.max_memory_allocated(device)
+                if device.type == "cuda"
+                else max_rss_bytes()
+            )
     if not args.no_flops:
         result["gflops_per_image"] = count_flops(model, data) / 1e9
     return result
 
 
-def _child_command(args: argparse.Namespace, attention: str) -> List[str]:
-    """This script's command line for one variant, run with ``--json``."""
-    cmd = [sys.executable, __file__, args.config, "--json"]
+def _child_command(
+    args: argparse.Namespace,
+    attention: Optional[str] = None,
+    config: Optional[str] = None,
+    cfg_options: Optional[dict] = None,
+    with_cp: Optional[bool] = None,
+    label: Optional[str] = None,
+) -> List[str]:
+    """This script's command line for one run, with ``--json``: ``args``
+    with the given overrides (``cfg_options`` replaces ``--cfg-options``,
+    ``with_cp`` None keeps ``args.with_cp``)."""
+    cmd = [sys.executable, __file__, config or args.config, "--json"]
     cmd += ["--input-size", *map(str, args.input_size)]
     cmd += ["--batch-size", str(args.batch_size), "--amp", args.amp]
     cmd += ["--warmup", str(args.warmup), "--repeats", str(args.repeats)]
     cmd += ["--device", args.device, "--seed", str(args.seed)]
     if args.threads is not None:
         cmd += ["--threads", str(args.threads)]
-    cmd += ["--cfm-attention", attention]
+    attention = attention or args.cfm_attention
+    if attention is not None:
+        cmd += ["--cfm-attention", attention]
     if args.inference_repeats is not None:
         cmd += ["--inference-repeats", str(args.inference_repeats)]
-    for flag in ("channels_last", "with_cp", "no_flops"):
+    for flag in ("channels_last", "no_flops", "inference_only"):
         if getattr(args, flag):
             cmd.append("--" + flag.replace("_", "-"))
-    if args.cfg_options:
+    with_cp = args.with_cp if with_cp is None else with_cp
+    if with_cp is not None:
+        cmd.append("--with-cp" if with_cp else "--no-cp")
+    if label is not None:
+        cmd += ["--label", label]
+    cfg_options = args.cfg_options if cfg_options is None else cfg_options
+    if cfg_options:
         cmd.append("--cfg-options")
-        cmd += _flatten_options(args.cfg_options)
+        cmd += _flatten_options(cfg_options)
     return cmd
 
 
@@ -430,33 +529,68 @@ def _option_value(value) -> str:
     return str(value)
 
 
-def compare_naive(args: argparse.Namespace) -> List[Dict[str, object]]:
-    """Measure both CFM attentions, each in a fresh process (the RSS peak of
-    one must not hide the other's).
+def run_child(
+    cmd: List[str], label: str, pythonpath: Optional[str] = None
+) -> Dict[str, object]:
+    """Run one measurement in a fresh process (the RSS peak of one run must
+    not hide another's) and print its JSON as soon as it is known.
 
-    A variant that fails (e.g. killed when it runs out of memory) is returned
-    as ``dict(cfm_attention=..., failed=reason)`` so the other's figures are
-    kept; each result is printed as JSON as soon as it is known.
+    A run that fails (e.g. killed when it runs out of memory) is returned as
+    ``dict(label=..., failed=reason)`` so the other runs' figures are kept.
     """
-    results = []
-    for attention in ("sdpa", "naive"):
-        proc = subprocess.run(
-            _child_command(args, attention), capture_output=True, text=True
-        )
-        if proc.returncode != 0:
-            print(proc.stderr[-3000:], file=sys.stderr)
-            if proc.returncode < 0:
-                # e.g. the out-of-memory killer
-                reason = f"killed by signal {-proc.returncode}"
-            else:
-                last = (proc.stderr.strip().splitlines() or ["no output"])[-1]
-                reason = f"exit {proc.returncode}: {last}"
-            result = dict(cfm_attention=attention, failed=reason)
+    env = None
+    if pythonpath is not None:
+        env = dict(os.environ, PYTHONPATH=pythonpath)
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    if proc.returncode != 0:
+        print(proc.stderr[-3000:], file=sys.stderr)
+        if proc.returncode < 0:
+            # e.g. the out-of-memory killer
+            reason = f"killed by signal {-proc.returncode}"
         else:
-            result = json.loads(proc.stdout.strip().splitlines()[-1])
-        print(json.dumps(result), flush=True)
-        results.append(result)
-    return results
+            last = (proc.stderr.strip().splitlines() or ["no output"])[-1]
+            reason = f"exit {proc.returncode}: {last}"
+        result = dict(label=label, failed=reason)
+    else:
+        result = json.loads(proc.stdout.strip().splitlines()[-1])
+        result["label"] = label
+    print(json.dumps(result), flush=True)
+    return result
+
+
+def compare_naive(args: argparse.Namespace) -> List[Dict[str, object]]:
+    """Measure both CFM attentions, each in a fresh process."""
+    return [
+        run_child(_child_command(args, attention), f"cfm={attention}")
+        for attention in ("sdpa", "naive")
+    ]
+
+
+def compare_runs(args: argparse.Namespace) -> List[Dict[str, object]]:
+    """Run A (``args``) and B (``--compare`` CONFIG_B, ``--compare-options``
+    over ``--cfg-options``, ``--compare-no-cp``, ``--compare-pythonpath``),
+    each in a fresh process, A first."""
+    options_b = dict(args.cfg_options or {})
+    options_b.update(args.compare_options or {})
+    config_b = args.compare or args.config
+    label_b = "B"
+    if args.compare_pythonpath:
+        label_b += f" (PYTHONPATH={args.compare_pythonpath})"
+    if args.compare_no_cp:
+        label_b += " no-cp"
+    run_a = run_child(_child_command(args, label="A"), "A")
+    cmd_b = _child_command(
+        args,
+        config=config_b,
+        cfg_options=options_b,
+        with_cp=False if args.compare_no_cp else None,
+        label=label_b,
+    )
+    return [run_a, run_child(cmd_b, label_b, args.compare_pythonpath)]
+
+
+def _gib(value: Optional[int]) -> str:
+    return "-" if value is None else f"{value / 2**30:.2f}"
 
 
 def _fmt(stats: Optional[Dict[str, float]], unit: float = 1.0) -> str:
@@ -480,20 +614,24 @@ def format_table(results: Sequence[Dict[str, object]]) -> str:
                 f"{r['gflops_per_image']:.1f}" if "gflops_per_image" in r else "-"
             ),
         ),
-        ("train step s, median [min, max]", lambda r: _fmt(r["train_step_s"])),
-        ("train peak memory (GiB)", lambda r: f"{r['train_peak_bytes'] / 2**30:.2f}"),
+        ("train step s, median [min, max]", lambda r: _fmt(r.get("train_step_s"))),
+        ("train peak memory (GiB)", lambda r: _gib(r.get("train_peak_bytes"))),
         (
             "inference s / image, median [min, max]",
             lambda r: _fmt(r.get("inference_s_per_image")),
         ),
-        ("total loss (last step)", lambda r: f"{r['losses']['loss']:.3f}"),
+        ("inference peak memory (GiB)", lambda r: _gib(r.get("inference_peak_bytes"))),
+        (
+            "total loss (last step)",
+            lambda r: f"{r['losses']['loss']:.3f}" if "losses" in r else "-",
+        ),
     ]
-    names = [f"cfm={r['cfm_attention']}" for r in results]
+    names = [r.get("label") or f"cfm={r['cfm_attention']}" for r in results]
     lines = ["| | " + " | ".join(names) + " |", "|---" * (len(results) + 1) + "|"]
     for name, cell in rows:
         values = [r["failed"] if "failed" in r else cell(r) for r in results]
         lines.append(f"| {name} | " + " | ".join(values) + " |")
-    done = [r for r in results if "failed" not in r]
+    done = [r for r in results if "failed" not in r and "train_step_s" in r]
     if len(results) == 2 and len(done) == 2:
         new, old = done
         time_ratio = new["train_step_s"]["median"] / old["train_step_s"]["median"]
@@ -507,12 +645,20 @@ def format_table(results: Sequence[Dict[str, object]]) -> str:
 
 def main(argv: Optional[Sequence[str]] = None) -> None:
     args = parse_args(argv)
-    results = compare_naive(args) if args.compare_naive else [run_benchmark(args)]
+    if args.compare is not None:
+        results = compare_runs(args)
+    elif args.compare_naive:
+        results = compare_naive(args)
+    else:
+        results = [run_benchmark(args)]
     if args.json:
         for result in results:
             print(json.dumps(result))
         return
-    first = results[0]
+    first = next((r for r in results if "failed" not in r), None)
+    if first is None:
+        print(format_table(results))
+        return
     print(
         f"{first['config']}: input {first['input_size'][0]}x{first['input_size'][1]}, "
         f"batch {first['batch_size']}, amp {first['amp']}, channels_last "
