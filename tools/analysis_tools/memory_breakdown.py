@@ -9,7 +9,9 @@ and splits the step's memory into:
   saved_tensors_hooks``) is charged, once per storage, to the innermost
   module running at that moment, grouped by the first ``--depth`` parts of
   its name (e.g. ``decoders.semseg``). Parameters that autograd saves are
-  weights and are not charged again. Inside a non-reentrant checkpoint,
+  weights and are not charged again; what is saved once the backward has
+  started (the recomputation of reentrant checkpoints, e.g. mmseg's Swin
+  blocks) is transient and not charged. Inside a non-reentrant checkpoint,
   torch's own hooks take over: what a checkpointed block recomputes is not
   held and does not appear, only the inputs the checkpoint keeps (which are
   other modules' outputs, charged where autograd also saves them, or not
@@ -112,6 +114,8 @@ class SavedTensorTracker:
             self.stack.pop()
 
     def _pack(self, tensor: torch.Tensor) -> torch.Tensor:
+        if self.rss_at_backward is not None:
+            return tensor
         storage = tensor.untyped_storage()
         ptr = storage.data_ptr()
         if ptr not in self.param_ptrs and ptr not in self.seen:
