@@ -108,17 +108,20 @@ def test_cfm_matches_explicit_attention(attention, factor):
 
 
 def test_cfm_sdpa_equals_naive_in_training():
-    sdpa, naive = make_cfm(attention="sdpa"), make_cfm(attention="naive")
+    # Two kernels claimed equal: compared in float64 (in float32 their
+    # rounding differs by up to ~2e-5 on the gradient).
+    sdpa = make_cfm(attention="sdpa").double()
+    naive = make_cfm(attention="naive").double()
     naive.load_state_dict(sdpa.state_dict())
-    main = torch.randn(2, 8, 6, 6, requires_grad=True)
-    aux = [torch.randn(2, 8, 6, 6), torch.randn(2, 8, 6, 6)]
+    main = torch.randn(2, 8, 6, 6, dtype=torch.float64, requires_grad=True)
+    aux = [torch.randn(2, 8, 6, 6, dtype=torch.float64) for _ in range(2)]
     out_s, loss_s = sdpa(main, aux)
     out_n, loss_n = naive(main, aux)
-    torch.testing.assert_close(out_s, out_n, rtol=1e-4, atol=1e-5)
-    torch.testing.assert_close(loss_s, loss_n)
+    torch.testing.assert_close(out_s, out_n, rtol=1e-10, atol=1e-12)
+    torch.testing.assert_close(loss_s, loss_n, rtol=1e-10, atol=1e-12)
     g_s = torch.autograd.grad((out_s**2).sum() + loss_s, main)[0]
     g_n = torch.autograd.grad((out_n**2).sum() + loss_n, main)[0]
-    torch.testing.assert_close(g_s, g_n, rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(g_s, g_n, rtol=1e-10, atol=1e-12)
 
 
 def test_cfm_gradient_reaches_every_parameter_and_input():
