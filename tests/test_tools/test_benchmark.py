@@ -230,3 +230,17 @@ def test_sdpa_flops_counted_on_cpu(bench):
     with FlopCounterMode(display=False) as naive:
         torch.softmax(q @ q.transpose(-2, -1), dim=-1) @ q
     assert fused.get_total_flops() == naive.get_total_flops() > 0
+
+
+def test_flops_by_module(bench):
+    args = bench.parse_args(TINY_ARGS)
+    model = bench.build_model(bench.load_config(TINY), torch.device("cpu"), False)
+    data = bench.make_batch(model, 1, args.input_size)
+    total, by_module = bench.count_flops(model, data, depth=2, min_flops=1)
+    assert total == bench.count_flops(model, data) > 0
+    cfms = [by_module[f"cfms.{t}"] for t in model.tasks]
+    assert cfms[0] == cfms[1] == cfms[2] > 0
+    # Containers (ModuleDict) are never called: their children are listed.
+    parts = [by_module["backbone"]] + cfms
+    parts += [by_module[f"decoders.{t}"] for t in model.tasks]
+    assert 0 < by_module["backbone"] and sum(parts) < total

@@ -102,6 +102,14 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     )
     parser.add_argument("--no-flops", action="store_true", help="skip FLOPs")
     parser.add_argument(
+        "--flops-depth",
+        type=int,
+        default=0,
+        metavar="N",
+        help="also list the forward FLOPs of the modules N levels deep "
+        "(those above 1 GFLOP)",
+    )
+    parser.add_argument(
         "--device",
         default="cuda" if torch.cuda.is_available() else "cpu",
         help="cpu, cuda or cuda:N",
@@ -401,16 +409,33 @@ SDPA_CPU_FLOPS = {
 }
 
 
-def count_flops(model: nn.Module, data: dict) -> int:
-    """Forward FLOPs of one image (tensor mode, eval, no grad)."""
+def count_flops(model: nn.Module, data: dict, depth: int = 0, min_flops: float = 1e9):
+    """Forward FLOPs of one image (tensor mode, eval, no grad).
+
+    With ``depth`` > 0, returns ``(total, by_module)``: the FLOPs of every
+    module at most ``depth`` levels below the model (e.g. ``cfms.semseg`` at
+    2) that runs at least ``min_flops``.
+    """
     model.eval()
     one = dict(inputs=data["inputs"][:1], data_samples=data["data_samples"][:1])
     with torch.no_grad():
         inputs = model.data_preprocessor(one, False)["inputs"]
-        counter = FlopCounterMode(display=False, custom_mapping=SDPA_CPU_FLOPS)
+        counter = FlopCounterMode(
+            display=False, custom_mapping=SDPA_CPU_FLOPS, depth=depth + 1
+        )
         with counter:
             model(inputs, mode="tensor")
-    return int(counter.get_total_flops())
+    total = int(counter.get_total_flops())
+    if depth <= 0:
+        return total
+    by_module = {}
+    for name, ops in counter.get_flop_counts().items():
+        # FlopCounterMode names modules `<ModelClass>.<attribute path>`.
+        parts = name.split(".")[1:]
+        flops = int(sum(ops.values()))
+        if name != "Global" and 0 < len(parts) <= depth and flops >= min_flops:
+            by_module[".".join(parts)] = flops
+    return total, by_module
 
 
 def summarize(values: Sequence[float]) -> Dict[str, float]:
@@ -467,7 +492,12 @@ def run_benchmark(args: argparse.Namespace) -> Dict[str, object]:
                 else max_rss_bytes()
             )
     if not args.no_flops:
-        result["gflops_per_image"] = count_flops(model, data) / 1e9
+        if args.flops_depth > 0:
+            total, by_module = count_flops(model, data, args.flops_depth)
+            result["gflops_by_module"] = {k: v / 1e9 for k, v in by_module.items()}
+        else:
+            total = count_flops(model, data)
+        result["gflops_per_image"] = total / 1e9
     return result
 
 
@@ -666,6 +696,13 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
         f"{first['torch']}; {args.warmup} warm-up, {args.repeats} timed repeats"
     )
     print(format_table(results))
+    for result in results:
+        if result.get("gflops_by_module"):
+            print(
+                f"\nforward GFLOPs / image by module ({result.get('label') or 'run'})"
+            )
+            for name, gflops in result["gflops_by_module"].items():
+                print(f"  {name}: {gflops:.1f}")
 
 
 if __name__ == "__main__":
