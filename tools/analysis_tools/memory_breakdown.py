@@ -148,7 +148,7 @@ def measure(args: argparse.Namespace) -> Dict[str, object]:
     if args.threads is not None:
         torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
-    rss_start = max_rss_bytes()
+    rss_start = current_rss_bytes()
     cfg = load_config(args.config, args.cfg_options)
     device = torch.device("cpu")
     model = build_model(cfg, device, channels_last=False)
