@@ -15,15 +15,23 @@ backbone_lr_mult = 1.0
 model = dict(
     tasks={{_base_.tasks}},
     num_classes=dict(semseg=21, parts=7),
-    # Activation checkpointing in Swin and the task decoders halves the peak
-    # training memory (NYUD, batch 2: 9.1 instead of 16.0 GiB, see
-    # docs/benchmarks.md); on a GPU with memory to spare, set both to False
-    # for speed.
+    # Activation checkpointing (the backward recomputes, the maths is the
+    # same) in every block that holds large activations: Swin, the pixel and
+    # transformer decoders, the task decoders, the CFMs (all but their
+    # attention), SRMs, heads and the losses at label size. Peak memory with
+    # and without: docs/benchmarks.md. On a GPU with memory to spare, switch
+    # them off for speed (benchmark.py --no-cp sets every switch).
     backbone=dict(
         init_cfg=dict(type="Pretrained", checkpoint=pretrained),
         backbone=dict(with_cp=True),
+        pixel_decoder_with_cp=True,
+        transformer_decoder_with_cp=True,
     ),
     decoder=dict(with_cp=True),
+    cfm=dict(with_cp=True),
+    srm=dict(with_cp=True),
+    head=dict(with_cp=True),
+    loss_with_cp=True,
     weighting=dict(
         type="LPS", mode="lps", history_length=1, spread=2.5, min_weight=0.05
     ),

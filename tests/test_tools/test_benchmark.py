@@ -77,6 +77,8 @@ def test_bf16_with_cp_naive(bench):
     )
     cfg = bench.load_config(TINY, None, "naive", with_cp=True)
     assert cfg.model.backbone.backbone.with_cp and cfg.model.decoder.with_cp
+    assert cfg.model.backbone.pixel_decoder_with_cp and cfg.model.loss_with_cp
+    assert cfg.model.cfm.with_cp and cfg.model.srm.with_cp and cfg.model.head.with_cp
     assert cfg.model.cfm.attention == "naive" and cfg.model.backbone.init_cfg is None
     result = bench.run_benchmark(args)
     assert result["amp"] == "bf16" and result["cfm_attention"] == "naive"
@@ -129,6 +131,60 @@ def test_child_command_round_trip(bench):
     assert child.cfg_options == args.cfg_options
 
 
+def test_no_cp_clears_every_switch_of_the_shipped_config(bench):
+    nyud = str(REPO / "configs" / "mtcp_nyud.py")
+    shipped = bench.load_config(nyud).model
+    cleared = bench.load_config(nyud, with_cp=False).model
+    for model, value in ((shipped, True), (cleared, False)):
+        assert model.backbone.backbone.with_cp is value
+        assert model.backbone.pixel_decoder_with_cp is value
+        assert model.backbone.transformer_decoder_with_cp is value
+        assert model.decoder.with_cp is value and model.loss_with_cp is value
+        assert model.cfm.with_cp is value and model.srm.with_cp is value
+        assert model.head.with_cp is value
+    # The other fields of the parts stay.
+    assert cleared.cfm.attention == shipped.cfm.attention == "sdpa"
+
+
+def test_compare_runs_a_then_b(bench, monkeypatch):
+    """--compare runs A with the command's own options, then B with its
+    config, options over A's, checkpointing off and its PYTHONPATH."""
+    calls = []
+
+    def fake_run_child(cmd, label, pythonpath=None):
+        calls.append((bench.parse_args(cmd[2:]), label, pythonpath))
+        return dict(label=label, failed="not run")
+
+    monkeypatch.setattr(bench, "run_child", fake_run_child)
+    args = bench.parse_args(
+        TINY_ARGS
+        + ["--compare", "other.py", "--compare-no-cp"]
+        + ["--compare-pythonpath", "/checkout", "--with-cp"]
+        + ["--cfg-options", "model.num_classes.semseg=5", "model.use_srm=False"]
+        + ["--compare-options", "model.use_srm=True"]
+    )
+    results = bench.compare_runs(args)
+    (a, label_a, path_a), (b, label_b, path_b) = calls
+    assert [r["label"] for r in results] == [label_a, label_b]
+    assert a.config == TINY and a.with_cp is True and path_a is None
+    assert a.cfg_options == {"model.num_classes.semseg": 5, "model.use_srm": False}
+    assert b.config == "other.py" and b.with_cp is False and path_b == "/checkout"
+    assert b.cfg_options == {"model.num_classes.semseg": 5, "model.use_srm": True}
+    assert a.json and b.json and a.compare is None and b.compare is None
+    with pytest.raises(SystemExit):
+        bench.parse_args(TINY_ARGS + ["--compare-no-cp"])
+
+
+def test_inference_only_measures_the_inference_peak(bench):
+    args = bench.parse_args(TINY_ARGS + ["--inference-only", "--no-flops"])
+    result = bench.run_benchmark(args)
+    assert "train_step_s" not in result and "losses" not in result
+    _check_stats(result["inference_s_per_image"])
+    assert result["inference_peak_bytes"] >= result["rss_after_build_bytes"] > 0
+    table = bench.format_table([result])
+    assert "| train peak memory (GiB) | - |" in table
+
+
 def test_format_table_ratios(bench):
     def result(attention, seconds, peak):
         stats = dict(median=seconds, min=seconds, max=seconds)
@@ -174,3 +230,17 @@ def test_sdpa_flops_counted_on_cpu(bench):
     with FlopCounterMode(display=False) as naive:
         torch.softmax(q @ q.transpose(-2, -1), dim=-1) @ q
     assert fused.get_total_flops() == naive.get_total_flops() > 0
+
+
+def test_flops_by_module(bench):
+    args = bench.parse_args(TINY_ARGS)
+    model = bench.build_model(bench.load_config(TINY), torch.device("cpu"), False)
+    data = bench.make_batch(model, 1, args.input_size)
+    total, by_module = bench.count_flops(model, data, depth=2, min_flops=1)
+    assert total == bench.count_flops(model, data) > 0
+    cfms = [by_module[f"cfms.{t}"] for t in model.tasks]
+    assert cfms[0] == cfms[1] == cfms[2] > 0
+    # Containers (ModuleDict) are never called: their children are listed.
+    parts = [by_module["backbone"]] + cfms
+    parts += [by_module[f"decoders.{t}"] for t in model.tasks]
+    assert 0 < by_module["backbone"] and sum(parts) < total

@@ -4,6 +4,7 @@ pixel embeddings (SPEC section 1)."""
 import logging
 import os.path as osp
 import re
+from functools import partial
 from typing import Dict, List, Optional, Tuple, Union
 
 import torch
@@ -15,6 +16,8 @@ from mmengine.runner.checkpoint import _load_checkpoint
 from mmseg.registry import MODELS
 from mmseg.utils import OptConfigType
 from torch import Tensor
+
+from ..utils import checkpoint
 
 MASK2FORMER_SWIN_S_ADE20K_URL = (
     "https://download.openmmlab.com/mmsegmentation/v0.5/mask2former/"
@@ -265,6 +268,13 @@ class SharedMask2Former(BaseModule):
             backbones hand their feature maps to a decode head, so that
             mmseg's ``EncoderDecoder`` with any mmseg head (``in_index=0``)
             can sit on the shared representation. Defaults to False.
+        pixel_decoder_with_cp (bool): activation checkpointing of the pixel
+            decoder (one segment: the backward recomputes it). Checkpointing
+            of the Swin blocks is the ``backbone``'s own ``with_cp``.
+            Defaults to False.
+        transformer_decoder_with_cp (bool): activation checkpointing of each
+            transformer decoder layer with its mask prediction. Defaults to
+            False.
         init_cfg (dict, optional): ``dict(type='Pretrained', checkpoint=...)``
             loads a whole mmseg Mask2Former checkpoint (see
             :data:`MASK2FORMER_SWIN_S_ADE20K_URL`). Defaults to None.
@@ -278,6 +288,8 @@ class SharedMask2Former(BaseModule):
         mask_act: Optional[str] = "sigmoid",
         mask_layers: str = "last",
         return_tuple: bool = False,
+        pixel_decoder_with_cp: bool = False,
+        transformer_decoder_with_cp: bool = False,
         init_cfg: OptConfigType = None,
     ) -> None:
         super().__init__(init_cfg=init_cfg)
@@ -314,6 +326,8 @@ class SharedMask2Former(BaseModule):
         self.mask_act = mask_act
         self.mask_layers = mask_layers
         self.return_tuple = return_tuple
+        self.pixel_decoder_with_cp = pixel_decoder_with_cp
+        self.transformer_decoder_with_cp = transformer_decoder_with_cp
         self.backbone = MODELS.build(backbone)
         # mmdet's head reads its nested cfgs by attribute: plain dicts (such as
         # this module's defaults) must become ConfigDicts.
@@ -364,7 +378,12 @@ class SharedMask2Former(BaseModule):
                 f"{tuple(inputs.shape)}"
             )
         head = self.decode_head
-        mask_features, memories = head.pixel_decoder(self.backbone(inputs))
+        mask_features, memories = checkpoint(
+            self._pixel_decoder,
+            *self.backbone(inputs),
+            enabled=self.pixel_decoder_with_cp,
+            modules=[head.pixel_decoder],
+        )
         batch_size = inputs.shape[0]
         keys, key_pos = [], []
         for level, memory in enumerate(memories):
@@ -384,27 +403,56 @@ class SharedMask2Former(BaseModule):
         mask_logits = []
         for i in range(num_layers):
             level = i % num_levels
-            # A query whose mask covers no key would attend to nothing and
-            # give NaNs: let it attend everywhere, as mmdet does.
-            attn_mask = (
-                attn_mask & (attn_mask.sum(-1) != attn_mask.shape[-1])[..., None]
-            )
-            query = head.transformer_decoder.layers[i](
-                query=query,
-                key=keys[level],
-                value=keys[level],
-                query_pos=query_pos,
-                key_pos=key_pos[level],
-                cross_attn_mask=attn_mask,
-                query_key_padding_mask=None,
-                key_padding_mask=None,
-            )
             last = i == num_layers - 1
             next_size = None if last else memories[(i + 1) % num_levels].shape[-2:]
-            logits, attn_mask = self._mask_head(query, mask_features, next_size)
+            query, logits, attn_mask = checkpoint(
+                partial(self._decoder_layer, i, next_size),
+                query,
+                keys[level],
+                key_pos[level],
+                query_pos,
+                attn_mask,
+                mask_features,
+                enabled=self.transformer_decoder_with_cp,
+                modules=[head.transformer_decoder.layers[i]],
+            )
             if self.mask_layers == "all" or last:
                 mask_logits.append(logits)
         return mask_features, mask_logits
+
+    def _pixel_decoder(self, *feats: Tensor) -> Tuple[Tensor, List[Tensor]]:
+        mask_features, memories = self.decode_head.pixel_decoder(list(feats))
+        return mask_features, memories
+
+    def _decoder_layer(
+        self,
+        index: int,
+        next_size: Optional[Tuple[int]],
+        query: Tensor,
+        key: Tensor,
+        key_pos: Tensor,
+        query_pos: Tensor,
+        attn_mask: Tensor,
+        mask_features: Tensor,
+    ) -> Tuple[Tensor, Tensor, Optional[Tensor]]:
+        """Decoder layer ``index`` and its mask head: the new query, its mask
+        logits and the attention mask of the next layer."""
+        head = self.decode_head
+        # A query whose mask covers no key would attend to nothing and
+        # give NaNs: let it attend everywhere, as mmdet does.
+        attn_mask = attn_mask & (attn_mask.sum(-1) != attn_mask.shape[-1])[..., None]
+        query = head.transformer_decoder.layers[index](
+            query=query,
+            key=key,
+            value=key,
+            query_pos=query_pos,
+            key_pos=key_pos,
+            cross_attn_mask=attn_mask,
+            query_key_padding_mask=None,
+            key_padding_mask=None,
+        )
+        logits, next_mask = self._mask_head(query, mask_features, next_size)
+        return query, logits, next_mask
 
     def _mask_head(
         self, query: Tensor, mask_features: Tensor, attn_size: Optional[Tuple[int]]

@@ -1,5 +1,6 @@
 """Hierarchical window-attention task decoder (SPEC section 2)."""
 
+from functools import partial
 from typing import List, Sequence, Tuple
 
 import torch.nn as nn
@@ -12,6 +13,8 @@ from mmseg.models.utils.embed import PatchMerging
 from mmseg.registry import MODELS
 from mmseg.utils import ConfigType, OptMultiConfig
 from torch import Tensor
+
+from ..utils import checkpoint
 
 
 @MODELS.register_module()
@@ -36,8 +39,9 @@ class HierarchicalTaskDecoder(BaseModule):
         fusion (dict): the fusion module config; ``in_channels`` and
             ``out_channels`` are filled in. Defaults to
             ``dict(type='PyramidFusion', adaptive=True)``.
-        with_cp (bool): activation checkpointing in the Swin blocks (saves
-            memory, costs a second forward). Defaults to False.
+        with_cp (bool): activation checkpointing in the Swin blocks (mmseg's)
+            and of the stage norms with the fusion (saves memory, costs a
+            second forward). Defaults to False.
         norm_cfg (dict): norm of the Swin blocks, the patch merging and the
             stage outputs. Defaults to ``dict(type='LN')``.
         init_cfg (dict or list[dict], optional): initialisation config.
@@ -71,6 +75,7 @@ class HierarchicalTaskDecoder(BaseModule):
                 )
         self.in_channels = in_channels
         self.out_channels = channels
+        self.with_cp = with_cp
         total = sum(depths)
         rates = [drop_path_rate * i / max(total - 1, 1) for i in range(total)]
         self.stages = nn.ModuleList()
@@ -121,17 +126,27 @@ class HierarchicalTaskDecoder(BaseModule):
                 f"HierarchicalTaskDecoder expects (B, {self.in_channels}, h, w), "
                 f"got {tuple(x.shape)}"
             )
-        batch_size = x.shape[0]
         hw_shape = tuple(x.shape[-2:])
         tokens = x.flatten(2).transpose(1, 2)
-        stages = []
-        for stage, norm in zip(self.stages, self.norms):
+        outs, shapes = [], []
+        for stage in self.stages:
             tokens, next_hw_shape, out, hw_shape = stage(tokens, hw_shape)
-            stages.append(
-                norm(out)
-                .transpose(1, 2)
-                .reshape(batch_size, -1, *hw_shape)
-                .contiguous()
-            )
+            outs.append(out)
+            shapes.append(hw_shape)
             hw_shape = next_hw_shape
+        return checkpoint(
+            partial(self._norm_and_fuse, shapes),
+            *outs,
+            enabled=self.with_cp,
+            modules=[self.norms, self.fusion],
+        )
+
+    def _norm_and_fuse(
+        self, shapes: List[Tuple[int, int]], *outs: Tensor
+    ) -> Tuple[List[Tensor], Tensor]:
+        """Layer-normalise the stage tokens into maps and fuse them."""
+        stages = [
+            norm(out).transpose(1, 2).reshape(out.shape[0], -1, *hw).contiguous()
+            for norm, out, hw in zip(self.norms, outs, shapes)
+        ]
         return stages, self.fusion(stages)

@@ -9,6 +9,8 @@ from mmengine.model import BaseModule
 from mmseg.registry import MODELS
 from mmseg.utils import ConfigType, OptMultiConfig
 
+from ..utils import checkpoint
+
 
 @MODELS.register_module()
 class DensePredictionHead(BaseModule):
@@ -28,6 +30,9 @@ class DensePredictionHead(BaseModule):
             head starting at the typical target (e.g. a room's depth in
             metres) instead of 0 does not spend its first epochs climbing
             there under an L1 loss. Default: 0.0.
+        with_cp (bool): Activation checkpointing: the backward recomputes
+            the head's forward instead of keeping its activations.
+            Default: False.
         init_cfg (dict or list[dict], optional): Initialisation config.
     """
 
@@ -39,6 +44,7 @@ class DensePredictionHead(BaseModule):
         norm_cfg: ConfigType = dict(type="BN"),
         act_cfg: ConfigType = dict(type="ReLU"),
         bias_init: float = 0.0,
+        with_cp: bool = False,
         init_cfg: OptMultiConfig = None,
     ) -> None:
         super().__init__(init_cfg=init_cfg)
@@ -49,6 +55,7 @@ class DensePredictionHead(BaseModule):
         channels = in_channels if channels is None else channels
         self.in_channels = in_channels
         self.out_channels = out_channels
+        self.with_cp = with_cp
         self.conv = ConvModule(
             in_channels, channels, 3, padding=1, norm_cfg=norm_cfg, act_cfg=act_cfg
         )
@@ -62,4 +69,7 @@ class DensePredictionHead(BaseModule):
                 f"DensePredictionHead expects (B, {self.in_channels}, H, W), got "
                 f"{tuple(x.shape)}"
             )
+        return checkpoint(self._predict, x, enabled=self.with_cp, modules=[self])
+
+    def _predict(self, x: torch.Tensor) -> torch.Tensor:
         return self.cls(self.conv(x))

@@ -10,6 +10,7 @@ from mmengine.model import BaseModule
 from mmseg.registry import MODELS
 from mmseg.utils import ConfigType, OptMultiConfig
 
+from ..utils import checkpoint
 from .cbam import CBAM
 
 
@@ -44,6 +45,12 @@ class CoherenceFusionModule(BaseModule):
             all-zero feature vectors (frequent after a ReLU) give a finite loss
             and gradient. Default: 1e-6.
         norm_cfg (dict): Normalisation layer config. Default: ``dict(type='BN')``.
+        with_cp (bool): Activation checkpointing of the steps before and
+            after the attention (gates, projections, CBAMs, BNs, coherence
+            loss): the backward recomputes them instead of keeping their
+            activations; the attention keeps its own (its recomputation
+            would cost about half of the model's forward FLOPs).
+            Default: False.
         init_cfg (dict or list[dict], optional): Initialisation config.
     """
 
@@ -57,6 +64,7 @@ class CoherenceFusionModule(BaseModule):
         cbam_reduction: int = 16,
         eps: float = 1e-6,
         norm_cfg: ConfigType = dict(type="BN"),
+        with_cp: bool = False,
         init_cfg: OptMultiConfig = None,
     ) -> None:
         super().__init__(init_cfg=init_cfg)
@@ -80,6 +88,7 @@ class CoherenceFusionModule(BaseModule):
         self.attention = attention
         self.residual = residual
         self.eps = eps
+        self.with_cp = with_cp
 
         self.gates = nn.ModuleList(
             [nn.Conv2d(channels, channels, 1) for _ in range(num_aux)]
@@ -126,6 +135,26 @@ class CoherenceFusionModule(BaseModule):
                     f"{tuple(a.shape)}; expected the main map's {tuple(main.shape)}"
                 )
 
+    @staticmethod
+    def _to_tokens(x: torch.Tensor) -> torch.Tensor:
+        """(B, C, H, W) -> (B, heads=1, H * W, C), contiguous: PyTorch's fused
+        attention kernels take only 4-D inputs whose channels are the
+        innermost dimension; anything else falls back to the math path,
+        which materialises the affinity."""
+        return x.flatten(2).transpose(1, 2).unsqueeze(1).contiguous()
+
+    def _attend_tokens(
+        self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor
+    ) -> torch.Tensor:
+        """Attention of (B, 1, N, C) tokens, scaled by ``1 / sqrt(C)``."""
+        # SDPA's default scale is 1/sqrt(q.size(-1)), the same 1/sqrt(C);
+        # passing it keeps the maths explicit.
+        scale = q.shape[-1] ** -0.5
+        if self.attention == "sdpa":
+            return F.scaled_dot_product_attention(q, k, v, scale=scale)
+        affinity = torch.softmax(q @ k.transpose(-2, -1) * scale, dim=-1)
+        return affinity @ v
+
     def attend(
         self, query: torch.Tensor, key: torch.Tensor, value: torch.Tensor
     ) -> torch.Tensor:
@@ -139,23 +168,37 @@ class CoherenceFusionModule(BaseModule):
         Returns:
             Tensor: (B, C, H, W).
         """
-        b, c, h, w = query.shape
-        # (B, heads=1, tokens, C), contiguous: PyTorch's fused kernels take
-        # only 4-D inputs whose channels are the innermost dimension; anything
-        # else falls back to the math path, which materialises the affinity.
-        q, k, v = (
-            t.flatten(2).transpose(1, 2).unsqueeze(1).contiguous()
-            for t in (query, key, value)
+        out = self._attend_tokens(*map(self._to_tokens, (query, key, value)))
+        return out.squeeze(1).transpose(1, 2).reshape(query.shape)
+
+    def _before_attention(
+        self, main: torch.Tensor, *aux: torch.Tensor
+    ) -> Tuple[torch.Tensor, ...]:
+        """Steps 1-3 and the projections: the query, key and value tokens
+        (B, 1, N, C) and the coherence loss."""
+        gated = torch.cat(
+            [torch.sigmoid(gate(a)) * a for gate, a in zip(self.gates, aux)], dim=1
         )
-        # SDPA's default scale is 1/sqrt(q.size(-1)), the same 1/sqrt(C);
-        # passing it keeps the maths explicit.
-        scale = c**-0.5
-        if self.attention == "sdpa":
-            out = F.scaled_dot_product_attention(q, k, v, scale=scale)
-        else:
-            affinity = torch.softmax(q @ k.transpose(-2, -1) * scale, dim=-1)
-            out = affinity @ v
-        return out.squeeze(1).transpose(1, 2).reshape(b, c, h, w)
+        aux_feat = self.aux_proj(gated)
+        # In place: a BN's backward needs its input, not its output.
+        main_p = F.relu(self.main_norm(self.main_cbam(main)), inplace=True)
+        aux_p = F.relu(self.aux_norm(self.aux_cbam(aux_feat)), inplace=True)
+        loss = self.coherence_loss(main_p, aux_p)
+
+        key = self.key(aux_p)
+        value = main_p
+        if self.kv_downsample > 1:
+            # ceil_mode keeps the border pixels of sizes not divisible by the
+            # factor; PyTorch averages partial windows over their valid part.
+            key = F.avg_pool2d(key, self.kv_downsample, ceil_mode=True)
+            value = F.avg_pool2d(value, self.kv_downsample, ceil_mode=True)
+        q, k, v = map(self._to_tokens, (self.query(aux_p), key, value))
+        return q, k, v, loss
+
+    def _after_attention(self, out: torch.Tensor, main: torch.Tensor) -> torch.Tensor:
+        """Step 5 on the attention's (B, 1, N, C) output tokens."""
+        out = out.squeeze(1).transpose(1, 2).reshape(main.shape)
+        return self.out_norm(self.out_cbam(out))
 
     def forward(
         self, main: torch.Tensor, aux: List[torch.Tensor]
@@ -171,23 +214,20 @@ class CoherenceFusionModule(BaseModule):
             coherence loss (not yet multiplied by any weight).
         """
         self._check_inputs(main, aux)
-        gated = torch.cat(
-            [torch.sigmoid(gate(a)) * a for gate, a in zip(self.gates, aux)], dim=1
+        q, k, v, loss = checkpoint(
+            self._before_attention,
+            main,
+            *aux,
+            enabled=self.with_cp,
+            modules=[self],
         )
-        aux_feat = self.aux_proj(gated)
-        main_p = F.relu(self.main_norm(self.main_cbam(main)))
-        aux_p = F.relu(self.aux_norm(self.aux_cbam(aux_feat)))
-        loss = self.coherence_loss(main_p, aux_p)
-
-        key = self.key(aux_p)
-        value = main_p
-        if self.kv_downsample > 1:
-            # ceil_mode keeps the border pixels of sizes not divisible by the
-            # factor; PyTorch averages partial windows over their valid part.
-            key = F.avg_pool2d(key, self.kv_downsample, ceil_mode=True)
-            value = F.avg_pool2d(value, self.kv_downsample, ceil_mode=True)
-        out = self.attend(self.query(aux_p), key, value)
-        out = self.out_norm(self.out_cbam(out))
+        out = checkpoint(
+            self._after_attention,
+            self._attend_tokens(q, k, v),
+            main,
+            enabled=self.with_cp,
+            modules=[self.out_cbam, self.out_norm],
+        )
         if self.residual:
             out = out + main
         return out, loss

@@ -9,6 +9,7 @@ from mmengine.model import BaseModule
 from mmseg.registry import MODELS
 from mmseg.utils import ConfigType, OptMultiConfig
 
+from ..utils import checkpoint
 from .cbam import CBAM
 
 
@@ -32,6 +33,9 @@ class SpatialRefinementModule(BaseModule):
         align_corners (bool): ``align_corners`` of the bilinear resize.
             Default: False.
         with_carry (bool): Build the ``carry`` branch. Default: True.
+        with_cp (bool): Activation checkpointing: the backward recomputes
+            the module's forward instead of keeping its activations.
+            Default: False.
         init_cfg (dict or list[dict], optional): Initialisation config.
     """
 
@@ -44,6 +48,7 @@ class SpatialRefinementModule(BaseModule):
         norm_cfg: ConfigType = dict(type="BN"),
         align_corners: bool = False,
         with_carry: bool = True,
+        with_cp: bool = False,
         init_cfg: OptMultiConfig = None,
     ) -> None:
         super().__init__(init_cfg=init_cfg)
@@ -54,6 +59,7 @@ class SpatialRefinementModule(BaseModule):
         self.b_cbam = CBAM(stage_channels, reduction=cbam_reduction)
         cat_channels = in_channels + stage_channels
         self.with_carry = with_carry
+        self.with_cp = with_cp
         if with_carry:
             self.carry = ConvModule(
                 cat_channels,
@@ -87,6 +93,11 @@ class SpatialRefinementModule(BaseModule):
                 "SpatialRefinementModule expects the decoder stage b of shape "
                 f"(B, {self.stage_channels}, h, w), got {tuple(b.shape)}"
             )
+        return checkpoint(self._refine, x, b, enabled=self.with_cp, modules=[self])
+
+    def _refine(
+        self, x: torch.Tensor, b: torch.Tensor
+    ) -> Tuple[Optional[torch.Tensor], torch.Tensor]:
         x = F.interpolate(
             self.x_cbam(x),
             size=b.shape[2:],

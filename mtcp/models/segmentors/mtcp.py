@@ -1,6 +1,7 @@
 """The MT-CP multi-task model."""
 
 from collections import OrderedDict
+from functools import partial
 from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
@@ -14,6 +15,7 @@ from mmseg.utils import ConfigType, OptConfigType, OptMultiConfig
 from mtcp.structures import TASKS, MultiTaskDataSample, check_tasks
 
 from ..losses.utils import labelled_pixels
+from ..utils import checkpoint
 from ..weighting import TaskLosses
 
 # The loss of each task when ``losses`` does not override it (SPEC section 5).
@@ -36,6 +38,12 @@ def _resize(x: torch.Tensor, size: Sequence[int]) -> torch.Tensor:
     if tuple(x.shape[-2:]) == tuple(size):
         return x
     return F.interpolate(x, size=tuple(size), mode="bilinear", align_corners=False)
+
+
+def _upsampled_loss(
+    loss_fn: nn.Module, pred: torch.Tensor, gt: torch.Tensor
+) -> torch.Tensor:
+    return loss_fn(_resize(pred, gt.shape[-2:]), gt)
 
 
 @MODELS.register_module()
@@ -71,6 +79,11 @@ class MTCP(BaseModel):
             the model does not have are ignored.
         losses (dict, optional): Per-task loss configs overriding
             :data:`DEFAULT_LOSSES`.
+        loss_with_cp (bool): Activation checkpointing of each head's loss
+            with the upsampling of its prediction to the label size: only
+            the head-resolution prediction is kept for the backward, which
+            recomputes the full-resolution logits and the loss's
+            intermediates (e.g. the log-softmax). Default: False.
         use_cfm (bool): Fuse the tasks with CFMs. Ignored with a single task,
             which never has a CFM. Default: True.
         use_srm (bool): Trace back with SRMs and train intermediate heads.
@@ -95,6 +108,7 @@ class MTCP(BaseModel):
         head: OptConfigType = None,
         head_bias_init: Optional[Dict[str, float]] = None,
         losses: Optional[Dict[str, ConfigType]] = None,
+        loss_with_cp: bool = False,
         use_cfm: bool = True,
         use_srm: bool = True,
         weighting: OptConfigType = None,
@@ -114,6 +128,7 @@ class MTCP(BaseModel):
         self.test_cfg = self._check_test_cfg(test_cfg)
         self.use_cfm = use_cfm and len(self.tasks) > 1
         self.use_srm = use_srm
+        self.loss_with_cp = loss_with_cp
         head_bias_init = dict(head_bias_init or {})
         # Like num_classes, entries for known tasks the model does not have
         # are ignored, so one base config serves every task set.
@@ -348,7 +363,12 @@ class MTCP(BaseModel):
             loss_fn = self.task_losses[t]
             for name, pred in outputs[t].items():
                 key = f"{t}.loss" if name == "final" else f"{t}.{name}.loss"
-                losses[key] = loss_fn(_resize(pred, gt.shape[-2:]), gt)
+                losses[key] = checkpoint(
+                    partial(_upsampled_loss, loss_fn),
+                    pred,
+                    gt,
+                    enabled=self.loss_with_cp,
+                )
         for t, value in coherence.items():
             losses[f"coherence.{t}"] = self.coherence_weight * value
         return TaskLosses(losses, labelled)

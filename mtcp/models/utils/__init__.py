@@ -1,0 +1,3 @@
+from .checkpoint import checkpoint
+
+__all__ = ["checkpoint"]
