@@ -2,18 +2,20 @@
 # Training on a Slurm cluster, one task per GPU.
 #
 # Usage: [GPUS=4] [GPUS_PER_NODE=4] [CPUS_PER_TASK=5] [SRUN_ARGS=...] \
-#     bash tools/slurm_train.sh PARTITION JOB_NAME CONFIG WORK_DIR [train.py options]
+#     bash tools/slurm_train.sh PARTITION JOB_NAME CONFIG [train.py options]
+#
+# mmsegmentation's signature: the work dir is a train.py option
+# (--work-dir DIR), ./work_dirs/<config name> by default.
 set -euo pipefail
 
-if [ $# -lt 4 ]; then
-    echo "usage: $0 PARTITION JOB_NAME CONFIG WORK_DIR [train.py options]" >&2
+if [ $# -lt 3 ]; then
+    echo "usage: $0 PARTITION JOB_NAME CONFIG [train.py options]" >&2
     exit 2
 fi
 
 PARTITION=$1
 JOB_NAME=$2
 CONFIG=$3
-WORK_DIR=$4
 GPUS=${GPUS:-4}
 GPUS_PER_NODE=${GPUS_PER_NODE:-4}
 CPUS_PER_TASK=${CPUS_PER_TASK:-5}
@@ -32,5 +34,4 @@ srun -p "$PARTITION" \
     --cpus-per-task="$CPUS_PER_TASK" \
     --kill-on-bad-exit=1 \
     $SRUN_ARGS \
-    python -u "$TOOLS_DIR/train.py" "$CONFIG" --work-dir="$WORK_DIR" \
-    --launcher=slurm "${@:5}"
+    python -u "$TOOLS_DIR/train.py" "$CONFIG" --launcher=slurm "${@:4}"

@@ -3,6 +3,7 @@
 Usage::
 
     python tools/train.py CONFIG [--work-dir DIR] [--resume] [--amp]
+        [--auto-scale-lr]
         [--cfg-options KEY=VALUE ...] [--launcher {none,pytorch,slurm,mpi}]
 
 Multi-process training goes through ``tools/dist_train.sh`` (torchrun) or
@@ -64,6 +65,13 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
         action="store_true",
         default=False,
         help="enable automatic-mixed-precision training (needs a GPU)",
+    )
+    parser.add_argument(
+        "--auto-scale-lr",
+        action="store_true",
+        default=False,
+        help="scale the learning rate linearly with the total batch size "
+        "(GPUs x batch per GPU) against the config's auto_scale_lr.base_batch_size",
     )
     return parse_with_runner_args(parser, argv)
 
@@ -163,6 +171,23 @@ def enable_amp(cfg: Config) -> None:
     cfg.optim_wrapper.loss_scale = "dynamic"
 
 
+def enable_auto_scale_lr(cfg: Config, config_path: str) -> None:
+    """Turn on mmengine's linear learning-rate scaling (``auto_scale_lr``).
+
+    The Runner multiplies every learning rate by
+    ``world_size * train_dataloader.batch_size / base_batch_size`` before
+    training; the config must say which total batch its rate was tuned for.
+    """
+    auto_scale_lr = cfg.get("auto_scale_lr")
+    if not auto_scale_lr or "base_batch_size" not in auto_scale_lr:
+        raise ValueError(
+            f"{config_path}: --auto-scale-lr needs auto_scale_lr = "
+            "dict(enable=False, base_batch_size=N) in the config (N: the total "
+            "batch size its learning rate was tuned for)"
+        )
+    cfg.auto_scale_lr.enable = True
+
+
 def adapt_to_cpu_distributed(cfg: Config, launcher: str) -> None:
     """Make a multi-process run work on a machine without an accelerator.
 
@@ -219,6 +244,8 @@ def build_train_config(args: argparse.Namespace) -> Config:
     set_work_dir(cfg, args.config, args.work_dir)
     if args.amp:
         enable_amp(cfg)
+    if args.auto_scale_lr:
+        enable_auto_scale_lr(cfg, args.config)
     cfg.resume = args.resume
     resolve_resume(cfg)
     adapt_to_cpu_distributed(cfg, args.launcher)

@@ -101,3 +101,22 @@ def test_shell_scripts_parse_and_check_arguments():
         assert subprocess.run(["bash", "-n", script]).returncode == 0
         result = subprocess.run(["bash", script], capture_output=True, text=True)
         assert result.returncode == 2 and "usage:" in result.stderr
+
+
+def test_slurm_train_has_mmseg_signature(tmp_path):
+    """PARTITION JOB_NAME CONFIG, then train.py's own options, work dir included."""
+    fake_srun = tmp_path / "srun"
+    fake_srun.write_text('#!/usr/bin/env bash\necho "srun $*"\n')
+    fake_srun.chmod(0o755)
+    env = dict(os.environ, PATH=f"{tmp_path}{os.pathsep}{os.environ['PATH']}", GPUS="8")
+    result = subprocess.run(
+        ["bash", str(REPO / "tools/slurm_train.sh"), "part", "job", "cfg.py"]
+        + ["--work-dir", "wd", "--resume"],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stderr
+    line = result.stdout.strip()
+    assert line.startswith("srun -p part --job-name=job --gres=gpu:4 --ntasks=8")
+    assert line.endswith("train.py cfg.py --launcher=slurm --work-dir wd --resume")

@@ -48,6 +48,15 @@ def test_work_dir_resume_and_cfg_options(toy_config, tmp_path):
     assert cfg.default_hooks.logger.interval == 3
 
 
+def test_auto_scale_lr(toy_config):
+    assert build([str(toy_config)]).auto_scale_lr == dict(
+        enable=False, base_batch_size=2
+    )
+    assert build([str(toy_config), "--auto-scale-lr"]).auto_scale_lr.enable is True
+    with pytest.raises(ValueError, match="auto_scale_lr = dict"):
+        build([str(toy_config), "--auto-scale-lr", "--cfg-options", "auto_scale_lr="])
+
+
 def test_work_dir_from_config_is_kept(toy_config):
     cfg = build([str(toy_config), "--cfg-options", "work_dir=/tmp/from_cfg"])
     assert cfg.work_dir == "/tmp/from_cfg"

@@ -147,3 +147,19 @@ def test_add_datasample_without_out_file_uses_backends(tmp_path):
     written = list((tmp_path / "vis_data" / "vis_image").glob("*.png"))
     assert [path.name for path in written] == ["val_x_3.png"]
     assert mmcv.imread(str(written[0])).shape == (2 * H, 4 * W, 3)
+
+
+def test_tensorboard_backend_receives_panels_and_scalars(tmp_path):
+    """TensorBoard is a runtime dependency: the documented backend switch works."""
+    vis = MultiTaskVisualizer(
+        name="test_vis_tensorboard",
+        vis_backends=[dict(type="LocalVisBackend"), dict(type="TensorboardVisBackend")],
+        save_dir=str(tmp_path),
+        dataset_meta=dict(palette=PALETTE),
+    )
+    vis.add_datasample("val_x", np.zeros((H, W, 3), dtype=np.uint8), make_sample())
+    vis.add_scalars({"weights/semseg": 1.0}, step=1)
+    vis.close()
+    events = list((tmp_path / "vis_data").glob("events.out.tfevents.*"))
+    assert len(events) == 1 and events[0].stat().st_size > 0
+    assert (tmp_path / "vis_data" / "scalars.json").is_file()

@@ -18,6 +18,11 @@ param_scheduler = [
     )
 ]
 
+# The learning rate above is for 1 GPU x 2 images. `tools/train.py
+# --auto-scale-lr` (or enable=True here) scales it linearly to the real total
+# batch (GPUs x train_dataloader.batch_size), as mmengine's Runner does.
+auto_scale_lr = dict(enable=False, base_batch_size=2)
+
 train_cfg = dict(type="EpochBasedTrainLoop", max_epochs=max_epochs, val_interval=10)
 val_cfg = dict(type="ValLoop")
 test_cfg = dict(type="TestLoop")
