@@ -32,7 +32,7 @@ import sys
 import time
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from datetime import datetime, timezone
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import matplotlib
 import numpy as np
@@ -191,11 +191,12 @@ def launch(run_dir: str) -> str:
 
 
 def run_all(args: argparse.Namespace) -> List[float]:
-    """Start every unfinished run, ``args.jobs`` at a time, longest first.
+    """Start every unfinished run, ``args.jobs`` at a time, seed by seed.
     Returns the 1-minute load averages sampled every 30 s meanwhile."""
     pending = []
-    for variant in sorted(args.variants, key=lambda v: v.startswith("st_")):
-        for seed in args.seeds:
+    # seed by seed, so that an unfinished study has whole seeds to summarize
+    for seed in args.seeds:
+        for variant in sorted(args.variants, key=lambda v: v.startswith("st_")):
             run_dir = osp.join(args.work_dir, variant, f"seed{seed}")
             if osp.exists(osp.join(run_dir, "metrics.json")):
                 continue
@@ -214,20 +215,24 @@ def run_all(args: argparse.Namespace) -> List[float]:
     return loads
 
 
-def collect(args: argparse.Namespace) -> Dict[str, List[dict]]:
-    """``variant -> [metrics of each finished seed]``; a missing run is an
-    error naming it."""
-    results = {}
+def collect(args: argparse.Namespace) -> Tuple[Dict[str, List[dict]], List[str]]:
+    """``variant -> [metrics of each finished seed]`` (variants without a
+    finished run left out) and the work dirs of the unfinished runs."""
+    results, missing = {}, []
     for variant in args.variants:
         runs = []
         for seed in args.seeds:
-            path = osp.join(args.work_dir, variant, f"seed{seed}", "metrics.json")
-            if not osp.exists(path):
-                raise FileNotFoundError(f"run not finished: {path} is missing")
-            with open(path) as f:
+            run_dir = osp.join(args.work_dir, variant, f"seed{seed}")
+            if not osp.exists(osp.join(run_dir, "metrics.json")):
+                missing.append(run_dir)
+                continue
+            with open(osp.join(run_dir, "metrics.json")) as f:
                 runs.append(dict(json.load(f), seed=seed))
-        results[variant] = runs
-    return results
+        if runs:
+            results[variant] = runs
+    if not results:
+        raise FileNotFoundError(f"no finished run (metrics.json) in {args.work_dir}")
+    return results, missing
 
 
 def add_delta_m(results: Dict[str, List[dict]]) -> Optional[Dict[str, float]]:
@@ -326,8 +331,9 @@ def plot_delta_m(results: Dict[str, List[dict]], path: str, title: str) -> None:
 
 def summarize(args: argparse.Namespace) -> str:
     """Write ``ablation_table.md``, ``ablation_delta_m.png`` and
-    ``summary.json`` into the work dir; return the markdown."""
-    results = collect(args)
+    ``summary.json`` into the work dir from the finished runs (the unfinished
+    ones are listed under the table); return the markdown."""
+    results, missing = collect(args)
     for runs in results.values():
         for run in runs:
             bad = [k for k, v in run.items() if not math.isfinite(v)]
@@ -351,6 +357,8 @@ def summarize(args: argparse.Namespace) -> str:
             + ", ".join(f"{t} {v:.4g}" for t, v in baselines.items())
             + "."
         )
+    if missing:
+        notes.append(f"Unfinished runs, not in the table: {', '.join(missing)}.")
     text = table + "\n\n" + "\n".join(notes) + "\n"
     with open(osp.join(args.work_dir, "ablation_table.md"), "w") as f:
         f.write(text)
