@@ -23,6 +23,7 @@ Usage::
 
 import argparse
 import json
+import logging
 import math
 import os
 import os.path as osp
@@ -38,6 +39,7 @@ import matplotlib
 import numpy as np
 import torch
 from mmengine.config import Config
+from mmengine.logging import MMLogger
 from mmengine.registry import init_default_scope
 from mmengine.runner import Runner
 from mmengine.structures import PixelData
@@ -281,7 +283,14 @@ def chance_scores(cfg: Config) -> Dict[str, float]:
         )
         sample.pred_normals = PixelData(data=normal.view(3, 1, 1).expand(3, h, w))
         metric.process({}, [sample.to_dict()])
-    return metric.evaluate(len(val))
+    # the metric logs a table per task; only the table of the study is wanted
+    logger = MMLogger.get_current_instance()
+    level = logger.level
+    logger.setLevel(logging.WARNING)
+    try:
+        return metric.evaluate(len(val))
+    finally:
+        logger.setLevel(level)
 
 
 def mean_std(values: Sequence[float], decimals: int) -> str:
