@@ -15,7 +15,7 @@ table and the plot from the finished runs.
 
 Usage::
 
-    python tools/analysis_tools/ablation_study.py            # ~45 min, 2 cores
+    python tools/analysis_tools/ablation_study.py            # < 1 h, 2 cores
     python tools/analysis_tools/ablation_study.py --quick    # smoke test
     python tools/analysis_tools/ablation_study.py --variants mtcp wo_cfm \\
         --seeds 0 1 2 3 4 --work-dir work_dirs/my_study
@@ -30,6 +30,7 @@ import os.path as osp
 import platform
 import subprocess
 import sys
+import textwrap
 import time
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from datetime import datetime, timezone
@@ -332,7 +333,7 @@ def plot_delta_m(results: Dict[str, List[dict]], path: str, title: str) -> None:
     ax.set_yticks(ys, [VARIANTS[v][0] for v in names])
     ax.axvline(0, color="black", linewidth=0.8)
     ax.set_xlabel("Δm vs single-task (%), mean ± std over seeds")
-    ax.set_title(title, fontsize=9)
+    ax.set_title(textwrap.fill(title, 90), fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
