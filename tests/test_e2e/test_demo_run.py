@@ -132,7 +132,10 @@ def test_trained_demo_beats_chance(demo_run):
     trained = parse_metrics(demo_run["resumed"], "val")
     chance = chance_scores()
     assert trained["semseg/mIoU"] > chance["semseg/mIoU"] + 5, (trained, chance)
-    assert trained["depth/rmse"] < chance["depth/rmse"], (trained, chance)
+    # seeds 0-2 of this run gave RMSE 0.78-0.82 m and delta1 0.86-0.88
+    # against 1.11 m and 0.66
+    assert trained["depth/rmse"] < 0.9 * chance["depth/rmse"], (trained, chance)
+    assert trained["depth/delta1"] > chance["depth/delta1"] + 0.1, (trained, chance)
     assert trained["normals/mean"] < chance["normals/mean"] - 3, (trained, chance)
 
 
