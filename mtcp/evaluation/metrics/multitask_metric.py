@@ -226,7 +226,12 @@ class MultiTaskMetric(BaseMetric):
                 self._save_predictions(sample, tasks)
             if self.format_only:
                 continue
-            self._add({task: self._task_statistics(sample, task) for task in tasks})
+            stats = {task: self._task_statistics(sample, task) for task in tasks}
+            # (images with a label, images) per task, pooled like the rest
+            stats[IMAGE_COUNTS] = {
+                task: np.array([int(_has_label(stats[task])), 1]) for task in tasks
+            }
+            self._add(stats)
 
     def _add(self, stats: Dict[str, Statistics]) -> None:
         """Keep ``self.results`` at ``[pooled earlier samples, last sample]``."""
@@ -350,9 +355,9 @@ class MultiTaskMetric(BaseMetric):
             meter.reset()
             meter.accumulate(pooled[task])
             task_results = meter.compute()
-            labelled = sum(_has_label(stats[task]) for stats in results)
+            labelled, images = pooled[IMAGE_COUNTS][task].tolist()
             print_log(
-                f"{task} results ({labelled} of {len(results)} images with a "
+                f"{task} results ({labelled} of {images} images with a "
                 f"label):\n{meter.format_table(task_results)}",
                 logger="current",
             )
@@ -388,6 +393,10 @@ class MultiTaskMetric(BaseMetric):
             )
             return False
         return True
+
+
+# Key of the per-task image counts among the pooled statistics.
+IMAGE_COUNTS = "_image_counts"
 
 
 def _has_label(stats: Statistics) -> bool:
