@@ -58,6 +58,7 @@ def test_run_benchmark_tiny(bench):
     assert result["cfm_attention"] == "sdpa"
     assert 0 < result["trainable_params"] <= result["params"]
     _check_stats(result["train_step_s"])
+    _check_stats(result["train_step_cpu_s"])
     _check_stats(result["inference_s_per_image"])
     assert result["train_peak_bytes"] >= result["rss_after_build_bytes"] > 0
     assert 0 < result["gflops_per_image"] < 10

@@ -216,6 +216,7 @@ def run_benchmark(args: argparse.Namespace) -> Dict[str, object]:
             model, data, optim_wrapper, args.warmup, args.repeats, device
         )
         result["train_step_s"] = summarize(train["times"])
+        result["train_step_cpu_s"] = summarize(train["cpu_times"])
         result["train_peak_bytes"] = train["peak_bytes"]
         result["losses"] = train["losses"]
     repeats = args.repeats if args.inference_repeats is None else args.inference_repeats

@@ -9,6 +9,9 @@ from typing import Dict, List, Optional, Tuple, Union
 
 import torch
 import torch.nn.functional as F
+from mmdet.models.layers.transformer.mask2former_layers import (
+    Mask2FormerTransformerEncoder,
+)
 from mmengine.config import ConfigDict
 from mmengine.logging import print_log
 from mmengine.model import BaseModule
@@ -221,6 +224,21 @@ MASK_ACTS = ("sigmoid", None)
 MASK_LAYERS = ("last", "all")
 
 
+class CheckpointedPixelDecoderEncoder(Mask2FormerTransformerEncoder):
+    """mmdet's pixel-decoder encoder with each layer checkpointed.
+
+    Nested in the checkpoint of the whole pixel decoder, it keeps the
+    recomputation in the backward to one encoder layer at a time (the
+    deformable attention's sampled values of every layer would otherwise
+    be held at once). Same parameters, buffers and maths as its parent.
+    """
+
+    def forward(self, query: Tensor, **kwargs) -> Tensor:
+        for layer in self.layers:
+            query = checkpoint(partial(layer, **kwargs), query, modules=[layer])
+        return query
+
+
 def merge_cfg(base: dict, override: dict) -> dict:
     """``base`` with ``override`` merged in, nested dicts key by key."""
     merged = dict(base)
@@ -269,9 +287,10 @@ class SharedMask2Former(BaseModule):
             mmseg's ``EncoderDecoder`` with any mmseg head (``in_index=0``)
             can sit on the shared representation. Defaults to False.
         pixel_decoder_with_cp (bool): activation checkpointing of the pixel
-            decoder (one segment: the backward recomputes it). Checkpointing
-            of the Swin blocks is the ``backbone``'s own ``with_cp``.
-            Defaults to False.
+            decoder: the backward recomputes it, with each encoder layer
+            checkpointed within (so one layer's activations at a time).
+            Checkpointing of the Swin blocks is the ``backbone``'s own
+            ``with_cp``. Defaults to False.
         transformer_decoder_with_cp (bool): activation checkpointing of each
             transformer decoder layer with its mask prediction. Defaults to
             False.
@@ -333,6 +352,12 @@ class SharedMask2Former(BaseModule):
         # this module's defaults) must become ConfigDicts.
         self.decode_head = MODELS.build(ConfigDict(decode_head))
         self.out_channels = decode_head["out_channels"]
+        if pixel_decoder_with_cp:
+            # Only `forward` differs (no state), so the built encoder changes
+            # class in place: its parameters, their initialisation and the
+            # checkpoint keys stay.
+            encoder = self.decode_head.pixel_decoder.encoder
+            encoder.__class__ = CheckpointedPixelDecoderEncoder
         # The ADE20K class embedding is never used: freezing it lets DDP run
         # without find_unused_parameters.
         self.decode_head.cls_embed.requires_grad_(False)
