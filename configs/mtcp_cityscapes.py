@@ -17,8 +17,8 @@ _base_ = [
     "_base_/schedules/schedule_100e.py",
 ]
 
-# mmseg's Mask2Former Swin-S ADE20K checkpoint, as in mtcp_nyud.py.
-pretrained = "checkpoints/mask2former_swin-s_8xb2-160k_ade20k-512x512_20221204_143905-e715144e.pth"
+# mmseg's Mask2Former Swin-S ADE20K checkpoint, by URL as in mtcp_nyud.py.
+pretrained = "https://download.openmmlab.com/mmsegmentation/v0.5/mask2former/mask2former_swin-s_8xb2-160k_ade20k-512x512/mask2former_swin-s_8xb2-160k_ade20k-512x512_20221204_143905-e715144e.pth"
 
 model = dict(
     tasks={{_base_.tasks}},

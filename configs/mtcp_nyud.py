@@ -1,6 +1,6 @@
 # MT-CP on NYUD-v2: semseg (40 classes) + depth + normals, 448x576 crops,
 # Mask2Former Swin-S (ADE20K) backbone, LPS weighting, 100 epochs of batch 2.
-# Download the backbone checkpoint first (see `pretrained` below), then
+# The backbone checkpoint is downloaded on first use (see `pretrained`), then
 #   bash tools/dist_train.sh configs/mtcp_nyud.py 8
 _base_ = [
     "_base_/models/mtcp.py",
@@ -9,9 +9,10 @@ _base_ = [
     "_base_/schedules/schedule_100e.py",
 ]
 
-# mmseg's Mask2Former Swin-S ADE20K checkpoint; download it from
-# https://download.openmmlab.com/mmsegmentation/v0.5/mask2former/mask2former_swin-s_8xb2-160k_ade20k-512x512/mask2former_swin-s_8xb2-160k_ade20k-512x512_20221204_143905-e715144e.pth
-pretrained = "checkpoints/mask2former_swin-s_8xb2-160k_ade20k-512x512_20221204_143905-e715144e.pth"
+# mmseg's Mask2Former Swin-S ADE20K checkpoint, by URL as in mmseg's configs:
+# mmengine downloads it once to its cache (~/.cache/torch/hub/checkpoints).
+# Offline, put the file there or set a local path here.
+pretrained = "https://download.openmmlab.com/mmsegmentation/v0.5/mask2former/mask2former_swin-s_8xb2-160k_ade20k-512x512/mask2former_swin-s_8xb2-160k_ade20k-512x512_20221204_143905-e715144e.pth"
 # Learning-rate multiplier of the shared backbone (1.0: fine-tuned at the base lr).
 backbone_lr_mult = 1.0
 

@@ -7,9 +7,10 @@ _base_ = [
     "_base_/schedules/schedule_100e.py",
 ]
 
-# mmseg's Mask2Former Swin-S ADE20K checkpoint; download it from
-# https://download.openmmlab.com/mmsegmentation/v0.5/mask2former/mask2former_swin-s_8xb2-160k_ade20k-512x512/mask2former_swin-s_8xb2-160k_ade20k-512x512_20221204_143905-e715144e.pth
-pretrained = "checkpoints/mask2former_swin-s_8xb2-160k_ade20k-512x512_20221204_143905-e715144e.pth"
+# mmseg's Mask2Former Swin-S ADE20K checkpoint, by URL as in mmseg's configs:
+# mmengine downloads it once to its cache (~/.cache/torch/hub/checkpoints).
+# Offline, put the file there or set a local path here.
+pretrained = "https://download.openmmlab.com/mmsegmentation/v0.5/mask2former/mask2former_swin-s_8xb2-160k_ade20k-512x512/mask2former_swin-s_8xb2-160k_ade20k-512x512_20221204_143905-e715144e.pth"
 backbone_lr_mult = 1.0
 
 model = dict(

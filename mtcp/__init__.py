@@ -6,10 +6,10 @@ Importing :mod:`mtcp` registers every component into mmseg's registries
 ``custom_imports=dict(imports=['mtcp'], allow_failed_imports=False)``.
 """
 
-from .utils import register_safe_checkpoint_globals
+from .utils import register_checkpoint_loaders
 from .version import __version__
 
-register_safe_checkpoint_globals()
+register_checkpoint_loaders()
 
 from . import (  # noqa: E402
     datasets,

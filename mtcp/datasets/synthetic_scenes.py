@@ -4,12 +4,13 @@ import numpy as np
 from mmengine.dataset import BaseDataset
 from mmseg.registry import DATASETS
 
-from mtcp.structures import TASKS, check_tasks
+from mtcp.structures import check_tasks
 
 from .base_multitask_dataset import random_palette, voc_palette
 from .human_parts import PART_CLASSES, PART_PALETTE
 from .scene_renderer import NYUD_SCENE_CLASSES, PASCAL_SCENE_CLASSES, render_scene
 from .seeded_sampling import SeededAugmentationMixin
+from .transforms.loading import add_label_map
 
 _TASK_SETS = {
     "nyud": dict(
@@ -49,7 +50,7 @@ class SyntheticScenesDataset(SeededAugmentationMixin, BaseDataset):
     The pipeline starts *after* loading: the rendered arrays are already in
     ``results`` (``img`` BGR uint8, ``img_shape``, ``ori_shape``,
     ``img_path='synthetic://<task_set>/<seed>/<index>'``, ``tasks`` and each
-    task's label map under its ``results_key``), so do not put
+    task's label map under its ``results_key``, listed in ``seg_fields``), so do not put
     ``LoadImageFromFile`` / ``LoadMultiTaskAnnotations`` in it; resize, crop,
     flip, photometric distortion, pad and pack apply unchanged.
 
@@ -130,7 +131,7 @@ class SyntheticScenesDataset(SeededAugmentationMixin, BaseDataset):
         data_info.update(img=scene["img"], img_shape=(height, width))
         data_info["ori_shape"] = (height, width)
         for task in self.tasks:
-            data_info[TASKS[task].results_key] = scene[task]
+            add_label_map(data_info, task, scene[task])
         return data_info
 
     def prepare_data(self, idx: int):

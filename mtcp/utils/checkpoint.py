@@ -4,7 +4,11 @@ mmengine 0.10.7 calls ``torch.load`` without ``weights_only``; since torch 2.6
 that means ``weights_only=True``, which refuses the objects mmengine stores in
 a training checkpoint (the message hub's :class:`HistoryBuffer` and the numpy
 arrays inside it). Instead of turning the safety off we allow-list exactly
-those objects.
+those objects, and only for the loads that need them: mmengine's local-file
+and HTTP checkpoint loaders are replaced (in mmengine's
+:class:`~mmengine.runner.CheckpointLoader`, when :mod:`mtcp` is imported) by
+loaders that run inside :func:`safe_checkpoint_loading`. Every other
+``torch.load`` in the process keeps torch's own allow-list.
 
 A HistoryBuffer pickles its statistics methods (``min``, ``max``, ``mean``,
 ``current``) as ``getattr(HistoryBuffer, 'min')``. Allow-listing Python's
@@ -13,12 +17,17 @@ the global name ``builtins.getattr`` is mapped to :func:`history_buffer_method`
 instead, which only resolves those statistics methods of a HistoryBuffer.
 """
 
+import os.path as osp
 import pickle
-from typing import Any, Callable, List, Tuple, Union
+from contextlib import contextmanager
+from typing import Any, Callable, Iterator, List, Optional, Tuple, Union
+from urllib.error import URLError
 
 import numpy as np
 import torch
 from mmengine.logging.history_buffer import HistoryBuffer
+from mmengine.runner import checkpoint as mmengine_checkpoint
+from mmengine.runner.checkpoint import CheckpointLoader
 
 # The statistics methods HistoryBuffer registers for itself.
 HISTORY_BUFFER_METHODS = ("current", "max", "mean", "min")
@@ -83,9 +92,59 @@ def safe_checkpoint_globals() -> List[Union[Callable, Tuple[Callable, str]]]:
     ] + _numpy_globals()
 
 
-def register_safe_checkpoint_globals() -> None:
-    """Allow-list mmengine's checkpoint objects for ``weights_only`` loads.
+@contextmanager
+def safe_checkpoint_loading() -> Iterator[None]:
+    """Allow-list mmengine's checkpoint objects for the loads inside.
 
-    Idempotent; called when :mod:`mtcp` is imported.
+    Example:
+        >>> with safe_checkpoint_loading():
+        ...     ckpt = torch.load('epoch_1.pth', weights_only=True)
     """
-    torch.serialization.add_safe_globals(safe_checkpoint_globals())
+    with torch.serialization.safe_globals(safe_checkpoint_globals()):
+        yield
+
+
+def load_from_local(filename: str, map_location: Optional[str] = None) -> dict:
+    """mmengine's local-file loader, with the checkpoint allow-list."""
+    with safe_checkpoint_loading():
+        return _MMENGINE_LOADERS["local"](filename, map_location)
+
+
+def load_from_http(filename: str, map_location: Optional[str] = None) -> dict:
+    """mmengine's HTTP(S) loader, with the allow-list and an offline hint.
+
+    Raises:
+        FileNotFoundError: the URL cannot be downloaded (e.g. offline); the
+            message names the URL and where to put the file by hand.
+    """
+    try:
+        with safe_checkpoint_loading():
+            return _MMENGINE_LOADERS["http"](filename, map_location)
+    except (URLError, ConnectionError, TimeoutError) as err:
+        cache = osp.join(torch.hub.get_dir(), "checkpoints")
+        name = osp.basename(filename.split("?")[0])
+        raise FileNotFoundError(
+            f"Cannot download the checkpoint {filename} ({err}). Without "
+            f"network access, download it elsewhere and put it at "
+            f"{osp.join(cache, name)} (mmengine's download cache), or set the "
+            "checkpoint to a local path"
+        ) from err
+
+
+_MMENGINE_LOADERS = {
+    "local": mmengine_checkpoint.load_from_local,
+    "http": mmengine_checkpoint.load_from_http,
+}
+
+
+def register_checkpoint_loaders() -> None:
+    """Route mmengine's local and HTTP(S) checkpoint loads through ours.
+
+    Idempotent; called when :mod:`mtcp` is imported. Covers every load that
+    goes through :class:`~mmengine.runner.CheckpointLoader`: ``--resume``,
+    ``load_from``, ``PretrainedInit`` and ``load_checkpoint``.
+    """
+    CheckpointLoader.register_scheme(prefixes="", loader=load_from_local, force=True)
+    CheckpointLoader.register_scheme(
+        prefixes=("http://", "https://"), loader=load_from_http, force=True
+    )

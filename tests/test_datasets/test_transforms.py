@@ -59,6 +59,7 @@ def block_results(seed=0, shape=(48, 64)):
         gt_depth=(1 + 0.1 * block).astype(np.float32),
         gt_normals=vec[block].astype(np.float32),
     )
+    results["seg_fields"] = [TASKS[task].results_key for task in ALL_TASKS]
     return results, colours, vec
 
 

@@ -25,6 +25,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from mmengine.runner.checkpoint import _load_checkpoint
 
 import mtcp  # noqa: F401  (safe loading of mmengine checkpoints)
 
@@ -168,7 +169,7 @@ def test_resumed_run_equals_the_straight_run(straight_and_resumed):
     assert "Epoch(train) [3]" in runs["resumed_log"]
 
     final = [
-        torch.load(runs[name] / "epoch_4.pth", weights_only=True)
+        _load_checkpoint(str(runs[name] / "epoch_4.pth"))
         for name in ("straight", "resumed")
     ]
     straight, resumed = (dict(tensors(ckpt)) for ckpt in final)
@@ -208,7 +209,7 @@ def test_data_workers_do_not_change_the_losses(straight_and_resumed):
 def final_tensors_equal(first, second) -> None:
     """Every tensor of the two runs' epoch_4.pth is identical."""
     final = [
-        dict(tensors(torch.load(Path(run) / "epoch_4.pth", weights_only=True)))
+        dict(tensors(_load_checkpoint(str(Path(run) / "epoch_4.pth"))))
         for run in (first, second)
     ]
     assert final[0].keys() == final[1].keys()
@@ -226,14 +227,14 @@ def test_resume_without_a_configured_seed(tmp_path):
         unseeded,
         until=lambda log: "epoch_2.pth" in last_checkpoint(killed),
     )
-    meta = torch.load(killed / "epoch_2.pth", weights_only=True)["meta"]
+    meta = _load_checkpoint(str(killed / "epoch_2.pth"))["meta"]
     train(killed, unseeded, resume=True)
     train(straight, TINY + [f"randomness.seed={meta['seed']}"])
     final_tensors_equal(killed, straight)
 
 
 def check_loadable(path) -> dict:
-    checkpoint = torch.load(path, weights_only=True)
+    checkpoint = _load_checkpoint(str(path))
     assert any(
         key.endswith("weighting._extra_state") for key in checkpoint["state_dict"]
     )

@@ -24,6 +24,7 @@ from mmengine.fileio.backends import LocalBackend
 from mmengine.logging import MessageHub
 from mmengine.model import BaseModel
 from mmengine.runner import Runner
+from mmengine.runner.checkpoint import _load_checkpoint
 from torch.utils.data import Dataset
 
 from mtcp.engine.hooks import AtomicCheckpointHook
@@ -171,7 +172,7 @@ def test_straight_run_keeps_one_checkpoint_and_one_best(tmp_path):
     make_runner(tmp_path).train()
     assert ckpt_files(tmp_path) == [BEST.format(3), "epoch_3.pth"]
     assert last_checkpoint(tmp_path) == str(tmp_path / "epoch_3.pth")
-    best = torch.load(tmp_path / BEST.format(3), weights_only=True)
+    best = _load_checkpoint(str(tmp_path / BEST.format(3)))
     assert best["message_hub"]["runtime_info"]["best_score"] == 3.0
 
 
@@ -187,12 +188,12 @@ def test_kill_at_any_moment_of_a_save_loses_nothing(tmp_path, monkeypatch, momen
     # and a complete best checkpoint
     last = last_checkpoint(tmp_path)
     assert osp.basename(last) in ("epoch_1.pth", "epoch_2.pth"), last
-    resumed_from = torch.load(last, weights_only=True)
+    resumed_from = _load_checkpoint(str(last))
     bests = [name for name in ckpt_files(tmp_path) if name.startswith("best_")]
     assert bests, ckpt_files(tmp_path)
     for name in bests:
         if not name.endswith(PARTIAL_SUFFIX):
-            torch.load(tmp_path / name, weights_only=True)
+            _load_checkpoint(str(tmp_path / name))
     recorded = resumed_from["message_hub"]["runtime_info"]["best_ckpt"]
     assert osp.isfile(recorded)
 
@@ -204,7 +205,7 @@ def test_kill_at_any_moment_of_a_save_loses_nothing(tmp_path, monkeypatch, momen
         expected = [BEST.format(2)] + expected
     assert ckpt_files(tmp_path) == sorted(expected), moment
     assert last_checkpoint(tmp_path) == str(tmp_path / "epoch_3.pth")
-    final = torch.load(tmp_path / "epoch_3.pth", weights_only=True)
+    final = _load_checkpoint(str(tmp_path / "epoch_3.pth"))
     assert final["meta"]["epoch"] == 3
     assert final["message_hub"]["runtime_info"]["best_ckpt"] == str(
         tmp_path / BEST.format(3)
@@ -232,7 +233,7 @@ def test_failed_write_stops_training_and_keeps_the_previous_checkpoint(
     assert f"the previous checkpoint {tmp_path / 'epoch_1.pth'} is intact" in message
     assert ckpt_files(tmp_path) == [BEST.format(1), "epoch_1.pth"]
     assert last_checkpoint(tmp_path) == str(tmp_path / "epoch_1.pth")
-    torch.load(tmp_path / "epoch_1.pth", weights_only=True)
+    _load_checkpoint(str(tmp_path / "epoch_1.pth"))
 
 
 def test_resume_removes_partial_files_and_warns_about_an_unrecorded_best(

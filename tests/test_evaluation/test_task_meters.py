@@ -78,6 +78,36 @@ def test_segmentation_rejects_bad_input(pred, gt, message):
 
 
 # ----------------------------------------------------------------------- depth
+def confusion_statistics(pred, gt, num_classes, ignore_index):
+    """The meter's former computation: a confusion matrix by bincount."""
+    valid = gt != ignore_index
+    cells = num_classes * num_classes
+    index = torch.where(valid, gt * num_classes + torch.where(valid, pred, 0), cells)
+    confusion = torch.bincount(index.flatten(), minlength=cells + 1)[:cells]
+    confusion = confusion.reshape(num_classes, num_classes).numpy()
+    return dict(
+        intersect=np.diagonal(confusion),
+        pred_area=confusion.sum(axis=0),
+        label_area=confusion.sum(axis=1),
+    )
+
+
+@pytest.mark.parametrize("num_classes", [1, 7, 40])
+def test_segmentation_statistics_equal_the_confusion_matrix(num_classes):
+    # mmseg's IoUMetric.intersect_and_union against the bincount it replaced
+    generator = torch.Generator().manual_seed(num_classes)
+    meter = SegmentationMeter(num_classes=num_classes)
+    for _ in range(3):
+        gt = torch.randint(0, num_classes, (37, 53), generator=generator)
+        pred = torch.randint(0, num_classes, (37, 53), generator=generator)
+        gt[torch.rand(gt.shape, generator=generator) < 0.2] = 255
+        stats = meter.statistics(pred, gt)
+        expected = confusion_statistics(pred, gt, num_classes, 255)
+        for name, value in expected.items():
+            np.testing.assert_array_equal(stats[name], value)
+            assert stats[name].dtype == np.int64
+
+
 def test_depth_pooled_over_valid_pixels():
     meter = DepthMeter()
     # (pred, gt) on valid pixels: (2, 1), (2, 2), (3, 4); gt 0 is invalid

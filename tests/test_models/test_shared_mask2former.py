@@ -1,26 +1,32 @@
 import json
+import logging
 import os.path as osp
+import re
+from contextlib import contextmanager
+from urllib.error import URLError
 
 import mmseg
 import pytest
 import torch
 from mmengine.config import Config
+from mmengine.logging import MMLogger
+from mmengine.runner import checkpoint as mmengine_checkpoint
 from mmseg.registry import MODELS
 from mmseg.utils import register_all_modules
 
 from mtcp.models.backbones import (
-    MASK2FORMER_HEAD_SWIN_S,
     MASK2FORMER_SWIN_S_ADE20K_URL,
-    SWIN_S,
-    TINY_MASK2FORMER_HEAD,
-    TINY_SWIN,
     SharedMask2Former,
+    arch_configs,
+    mmseg_config_path,
 )
 
 MMSEG_CONFIG = osp.join(
     osp.dirname(mmseg.__file__),
     ".mim/configs/mask2former/mask2former_swin-s_8xb2-160k_ade20k-512x512.py",
 )
+SWIN_S, MASK2FORMER_HEAD_SWIN_S = arch_configs("swin-s")
+TINY_SWIN, TINY_MASK2FORMER_HEAD = arch_configs("tiny")
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -38,6 +44,20 @@ def tiny(**kwargs) -> SharedMask2Former:
     model = SharedMask2Former(TINY_SWIN, TINY_MASK2FORMER_HEAD, **kwargs)
     model.init_weights()
     return model
+
+
+@contextmanager
+def log_capture():
+    """The messages mmengine's current logger emits inside the block."""
+    messages = []
+    handler = logging.Handler()
+    handler.emit = lambda record: messages.append(record.getMessage())
+    logger = MMLogger.get_current_instance()
+    logger.addHandler(handler)
+    try:
+        yield messages
+    finally:
+        logger.removeHandler(handler)
 
 
 def as_plain(cfg) -> dict:
@@ -114,7 +134,6 @@ def test_matches_mmseg_mask2former_swin_s(tmp_path):
     assert set(model.state_dict()) == set(state_dict)
     for name, value in model.state_dict().items():
         assert torch.equal(value, state_dict[name]), name
-    assert model.load_pretrained(path) == ([], [])
 
     # float64 for the output comparison: the same maths, not the same kernels.
     reference.double(), model.double()
@@ -141,20 +160,70 @@ def test_partial_checkpoint_reports_keys_by_name(tmp_path):
     path = str(tmp_path / "partial.pth")
     torch.save({"state_dict": state_dict}, path)
 
-    model = SharedMask2Former(TINY_SWIN, TINY_MASK2FORMER_HEAD)
-    missing, unexpected = model.load_pretrained(path)
-    assert missing == [dropped]
-    assert unexpected == ["decode_head.not_a_layer.weight"]
+    model = SharedMask2Former(
+        TINY_SWIN,
+        TINY_MASK2FORMER_HEAD,
+        init_cfg=dict(type="Pretrained", checkpoint=path),
+    )
+    with log_capture() as messages:
+        model.init_weights()
+    log = "\n".join(messages)
+    missing = re.search(r"missing keys in source state_dict: (.*)", log)
+    unexpected = re.search(r"unexpected key in source state_dict: (.*)", log)
+    assert missing and missing.group(1).split(", ") == [dropped]
+    assert unexpected
+    assert unexpected.group(1).split(", ") == ["decode_head.not_a_layer.weight"]
     name = "backbone.patch_embed.projection.weight"
     assert torch.equal(model.state_dict()[name], source.state_dict()[name])
 
 
-def test_checkpoint_without_matching_keys_is_an_error(tmp_path):
+def test_checkpoint_without_matching_keys_is_reported(tmp_path):
     path = str(tmp_path / "other.pth")
     torch.save({"state_dict": {"head.fc.weight": torch.zeros(2, 2)}}, path)
-    model = SharedMask2Former(TINY_SWIN, TINY_MASK2FORMER_HEAD)
-    with pytest.raises(KeyError, match="head.fc.weight"):
-        model.load_pretrained(path)
+    model = SharedMask2Former(
+        TINY_SWIN,
+        TINY_MASK2FORMER_HEAD,
+        init_cfg=dict(type="Pretrained", checkpoint=path),
+    )
+    with log_capture() as messages:
+        model.init_weights()
+    log = "\n".join(messages)
+    assert "unexpected key in source state_dict: head.fc.weight" in log
+    assert "backbone.patch_embed.projection.weight" in log
+
+
+def test_offline_pretrained_url_names_the_url_and_the_cache(monkeypatch):
+    def offline(*args, **kwargs):
+        raise URLError("no network")
+
+    monkeypatch.setattr(mmengine_checkpoint, "load_url", offline)
+    model = SharedMask2Former(
+        arch="tiny",
+        init_cfg=dict(type="Pretrained", checkpoint=MASK2FORMER_SWIN_S_ADE20K_URL),
+    )
+    with pytest.raises(FileNotFoundError) as error:
+        model.init_weights()
+    message = str(error.value)
+    assert MASK2FORMER_SWIN_S_ADE20K_URL in message
+    assert osp.join(torch.hub.get_dir(), "checkpoints") in message
+
+
+def test_swin_s_preset_is_read_from_mmseg_config():
+    name = "mask2former/mask2former_swin-s_8xb2-160k_ade20k-512x512.py"
+    assert osp.samefile(mmseg_config_path(name), MMSEG_CONFIG)
+    with pytest.raises(FileNotFoundError, match="no_such.py"):
+        mmseg_config_path("mask2former/no_such.py")
+    # the tiny preset is the same architecture at other sizes
+    swin, head = arch_configs("tiny")
+    assert swin["type"] == SWIN_S["type"] and swin["embed_dims"] == 16
+    assert (
+        head["pixel_decoder"]["type"]
+        == MASK2FORMER_HEAD_SWIN_S["pixel_decoder"]["type"]
+    )
+    assert len(head["loss_cls"]["class_weight"]) == head["num_classes"] + 1
+    # a caller editing a preset does not change the next one
+    swin["depths"].append(9)
+    assert arch_configs("tiny")[0]["depths"] == [1, 1, 1, 1]
 
 
 def test_missing_checkpoint_file_says_where_to_download(tmp_path):

@@ -1,5 +1,6 @@
 import os
 import pickle
+from urllib.error import URLError
 
 import pytest
 import torch
@@ -7,10 +8,16 @@ import torch.nn as nn
 from mmengine.logging.history_buffer import HistoryBuffer
 from mmengine.model import BaseModel
 from mmengine.runner import Runner, load_checkpoint
+from mmengine.runner import checkpoint as mmengine_checkpoint
+from mmengine.runner.checkpoint import _load_checkpoint
 from torch.utils.data import Dataset
 
-import mtcp  # noqa: F401  (registers the safe globals)
-from mtcp.utils import history_buffer_method
+import mtcp  # noqa: F401  (registers the safe checkpoint loaders)
+from mtcp.utils import (
+    history_buffer_method,
+    safe_checkpoint_globals,
+    safe_checkpoint_loading,
+)
 
 
 class _Toy(BaseModel):
@@ -55,7 +62,8 @@ def test_runner_checkpoint_resumes_with_weights_only(tmp_path):
     _runner(tmp_path, max_epochs=1).train()
     ckpt = tmp_path / "epoch_1.pth"
     # The checkpoint holds mmengine's message hub (HistoryBuffer, numpy).
-    raw = torch.load(ckpt, weights_only=True)
+    with safe_checkpoint_loading():
+        raw = torch.load(ckpt, weights_only=True)
     buf = raw["message_hub"]["log_scalars"]["train/loss"]
     assert isinstance(buf, HistoryBuffer)
     assert buf.statistics("mean") == pytest.approx(buf.mean())
@@ -95,3 +103,40 @@ def test_history_buffer_method_is_restricted():
         history_buffer_method(HistoryBuffer, "__init__")
     with pytest.raises(pickle.UnpicklingError, match="Refusing"):
         history_buffer_method(os, "system")
+
+
+def test_allow_list_does_not_leak_to_other_loads(tmp_path):
+    # mtcp is imported: a plain weights_only load elsewhere in the process
+    # still refuses a HistoryBuffer and Python's getattr.
+    path = tmp_path / "hub.pth"
+    torch.save({"buffer": HistoryBuffer([1.0, 2.0], [1, 1])}, path)
+    with pytest.raises(pickle.UnpicklingError, match="(?i)weights only load failed"):
+        torch.load(path, weights_only=True)
+    assert not _ours_allowed()
+    with safe_checkpoint_loading():
+        assert len(_ours_allowed()) == len(safe_checkpoint_globals())
+        assert torch.load(path, weights_only=True)["buffer"].mean() == 1.5
+    assert not _ours_allowed()
+    # mmengine's loader (resume, load_from, PretrainedInit) applies it
+    assert _load_checkpoint(str(path))["buffer"].mean() == 1.5
+    assert not _ours_allowed()
+
+
+def _ours_allowed() -> list:
+    """The entries of our allow-list that torch currently allows."""
+    allowed = torch.serialization.get_safe_globals()
+    return [entry for entry in safe_checkpoint_globals() if entry in allowed]
+
+
+def test_offline_url_names_the_url_and_the_cache(monkeypatch):
+    url = "https://download.example.org/weights/backbone.pth"
+
+    def offline(*args, **kwargs):
+        raise URLError("no network")
+
+    monkeypatch.setattr(mmengine_checkpoint, "load_url", offline)
+    cache = os.path.join(torch.hub.get_dir(), "checkpoints", "backbone.pth")
+    with pytest.raises(FileNotFoundError) as error:
+        _load_checkpoint(url)
+    assert url in str(error.value)
+    assert cache in str(error.value)

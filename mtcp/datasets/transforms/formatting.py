@@ -1,4 +1,4 @@
-from typing import Sequence
+from typing import Iterator, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -6,9 +6,24 @@ from mmcv.transforms import BaseTransform
 from mmengine.structures import PixelData
 from mmseg.registry import TRANSFORMS
 
-from mtcp.structures import MultiTaskDataSample
+from mtcp.structures import TASKS, MultiTaskDataSample, TaskInfo
 
-from .geometric import task_maps
+
+def task_maps(results: dict) -> Iterator[Tuple[TaskInfo, str]]:
+    """Yield (task info, results key) of the tasks in ``results['tasks']``.
+
+    Raises:
+        KeyError: a task without its label map, which also catches a label
+            loaded after a crop or flip by its size.
+    """
+    for task in results.get("tasks", []):
+        info = TASKS[task]
+        if info.results_key not in results:
+            raise KeyError(
+                f"{results.get('img_path')}: task {task!r} has no label map "
+                f"results[{info.results_key!r}]; load it in the pipeline"
+            )
+        yield info, info.results_key
 
 
 @TRANSFORMS.register_module()
@@ -54,7 +69,7 @@ class PackMultiTaskInputs(BaseTransform):
             )
         inputs = torch.from_numpy(np.ascontiguousarray(img.transpose(2, 0, 1)))
         data_sample = MultiTaskDataSample()
-        for info, key in task_maps(results, strict=True):
+        for info, key in task_maps(results):
             label = results[key]
             # training maps follow the image; test pipelines load them after
             # the resize, at the original size where metrics are computed

@@ -3,31 +3,35 @@ from typing import Iterator, Optional, Sequence, Tuple, Union
 import cv2
 import mmcv
 import numpy as np
-from mmcv.transforms import BaseTransform, RandomFlip, Resize
+from mmcv.transforms import BaseTransform, Resize
 from mmcv.transforms.utils import cache_randomness
-from mmseg.datasets.transforms import RandomCrop
+from mmseg.datasets.transforms import RandomCrop, RandomFlip
 from mmseg.registry import TRANSFORMS
 
 from mtcp.structures import TASKS, TaskInfo
 
+# The task of each label-map key of a pipeline's ``results``.
+_TASK_OF_KEY = {info.results_key: info for info in TASKS.values()}
 
-def task_maps(results: dict, strict: bool = False) -> Iterator[Tuple[TaskInfo, str]]:
-    """Yield (task info, results key) of the tasks in ``results['tasks']``.
 
-    Geometric transforms move the label maps present: a test pipeline loads
-    the labels after resizing the image, so they stay at the original size.
-    ``strict`` (used when packing) makes a missing map an error, which also
-    catches a label loaded after a crop or flip by its size.
+def label_maps(results: dict) -> Iterator[Tuple[TaskInfo, str]]:
+    """Yield (task info, results key) of the label maps in ``seg_fields``.
+
+    Geometric transforms move the maps present: a test pipeline loads the
+    labels after resizing the image, so they stay at the original size.
+
+    Raises:
+        KeyError: a ``seg_fields`` key that is no task's label map.
     """
-    for task in results.get("tasks", []):
-        info = TASKS[task]
-        if info.results_key in results:
-            yield info, info.results_key
-        elif strict:
+    for key in results.get("seg_fields", []):
+        if key not in _TASK_OF_KEY:
             raise KeyError(
-                f"{results.get('img_path')}: task {task!r} has no label map "
-                f"results[{info.results_key!r}]; load it in the pipeline"
+                f"{results.get('img_path')}: results['seg_fields'] lists "
+                f"{key!r}, which is no task's label map (expected one of "
+                f"{sorted(_TASK_OF_KEY)})"
             )
+        if key in results:
+            yield _TASK_OF_KEY[key], key
 
 
 def _renormalise(normals: np.ndarray) -> np.ndarray:
@@ -77,7 +81,7 @@ class MultiTaskResize(Resize):
     def _resize_seg(self, results: dict) -> None:
         new_h, new_w = results["img"].shape[:2]
         w_scale, h_scale = results["scale_factor"]
-        for info, key in task_maps(results):
+        for info, key in label_maps(results):
             # INTER_NEAREST samples at pixel corners, half a pixel off the
             # image's bilinear grid; the exact variant samples pixel centres
             label = cv2.resize(
@@ -176,12 +180,9 @@ class MultiTaskRandomCrop(RandomCrop):
                 f"MultiTaskRandomCrop(cat_max_ratio={self.cat_max_ratio}) needs "
                 "the semseg label map; set cat_max_ratio=1.0 without semseg"
             )
-        crop_bbox = self.crop_bbox(results)
-        results["img"] = self.crop(results["img"], crop_bbox)
-        for _, key in task_maps(results):
-            results[key] = self.crop(results[key], crop_bbox)
-        results["img_shape"] = results["img"].shape[:2]
-        return results
+        # mmseg's crop moves every map in seg_fields
+        results["seg_fields"] = [key for _, key in label_maps(results)]
+        return super().transform(results)
 
     def __repr__(self) -> str:
         return (
@@ -192,7 +193,7 @@ class MultiTaskRandomCrop(RandomCrop):
 
 @TRANSFORMS.register_module()
 class MultiTaskRandomFlip(RandomFlip):
-    """Randomly flip the image and every task's label map (mmcv's ``RandomFlip``).
+    """Randomly flip the image and every task's label map (mmseg's ``RandomFlip``).
 
     Flipping mirrors the scene, so the normal component along the flipped
     axis changes sign: x for 'horizontal', y for 'vertical', both for
@@ -215,14 +216,12 @@ class MultiTaskRandomFlip(RandomFlip):
         super().__init__(prob=prob, direction=direction)
 
     def _flip(self, results: dict) -> None:
-        direction = results["flip_direction"]
-        results["img"] = mmcv.imflip(results["img"], direction=direction)
-        for info, key in task_maps(results):
-            label = mmcv.imflip(results[key], direction=direction)
+        # mmseg's flip moves the image and every map in seg_fields
+        super()._flip(results)
+        axes = list(self._NEGATED_AXES[results["flip_direction"]])
+        for info, key in label_maps(results):
             if info.kind == "normals":
-                label = label.copy()
-                label[..., list(self._NEGATED_AXES[direction])] *= -1
-            results[key] = label
+                results[key][..., axes] *= -1
 
 
 @TRANSFORMS.register_module()
@@ -254,7 +253,7 @@ class MultiTaskPad(BaseTransform):
         results["img"] = mmcv.impad(
             results["img"], shape=self.size, pad_val=self.img_pad_val
         )
-        for info, key in task_maps(results):
+        for info, key in label_maps(results):
             results[key] = mmcv.impad(
                 results[key], shape=self.size, pad_val=info.pad_value
             )

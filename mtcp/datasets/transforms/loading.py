@@ -57,7 +57,8 @@ class LoadMultiTaskAnnotations(BaseTransform):
 
     Required Keys: img, tasks, ann_paths, (reduce_zero_label, num_classes).
 
-    Added Keys: the ``results_key`` of every task (see ``mtcp.structures.TASKS``).
+    Added Keys: the ``results_key`` of every task (see ``mtcp.structures.TASKS``),
+    also listed in ``seg_fields`` (see :func:`add_label_map`).
 
     Args:
         backend_args (dict, optional): mmengine file backend arguments.
@@ -85,7 +86,7 @@ class LoadMultiTaskAnnotations(BaseTransform):
                 )
             path = ann_paths[task]
             if path is None:
-                results[TASKS[task].results_key] = missing_label(task, shape)
+                add_label_map(results, task, missing_label(task, shape))
                 continue
             label = self._load(task, path, shape, results)
             if label.shape[:2] != shape:
@@ -95,7 +96,7 @@ class LoadMultiTaskAnnotations(BaseTransform):
                 )
             if task in num_classes:
                 _check_class_range(label, num_classes[task], task, path)
-            results[TASKS[task].results_key] = label
+            add_label_map(results, task, label)
         return results
 
     def _load(self, task: str, path: str, shape: tuple, results: dict) -> np.ndarray:
@@ -204,6 +205,19 @@ class LoadMultiTaskAnnotations(BaseTransform):
 
     def __repr__(self) -> str:
         return f"{self.__class__.__name__}(backend_args={self.backend_args})"
+
+
+def add_label_map(results: dict, task: str, label: np.ndarray) -> None:
+    """Store ``task``'s label map and register it in ``results['seg_fields']``.
+
+    mmseg's geometric transforms (``RandomCrop``, ``RandomFlip``, ...) move
+    every map listed in ``seg_fields``; the multi-task ones follow it too.
+    """
+    key = TASKS[task].results_key
+    results[key] = label
+    seg_fields = results.setdefault("seg_fields", [])
+    if key not in seg_fields:
+        seg_fields.append(key)
 
 
 def _load_npy(content: bytes, path: str) -> np.ndarray:

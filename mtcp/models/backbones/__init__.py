@@ -1,19 +1,17 @@
-from .shared_mask2former import (
+from .mask2former_configs import (
     ARCHS,
-    MASK2FORMER_HEAD_SWIN_S,
     MASK2FORMER_SWIN_S_ADE20K_URL,
-    SWIN_S,
-    TINY_MASK2FORMER_HEAD,
-    TINY_SWIN,
-    SharedMask2Former,
+    TINY_SIZES,
+    arch_configs,
+    mmseg_config_path,
 )
+from .shared_mask2former import SharedMask2Former
 
 __all__ = [
     "ARCHS",
-    "MASK2FORMER_HEAD_SWIN_S",
     "MASK2FORMER_SWIN_S_ADE20K_URL",
-    "SWIN_S",
-    "TINY_MASK2FORMER_HEAD",
-    "TINY_SWIN",
+    "TINY_SIZES",
     "SharedMask2Former",
+    "arch_configs",
+    "mmseg_config_path",
 ]

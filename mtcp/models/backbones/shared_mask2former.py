@@ -1,11 +1,9 @@
 """The shared backbone of MT-CP: a Mask2Former whose query masks weight its
 pixel embeddings (SPEC section 1)."""
 
-import logging
 import os.path as osp
-import re
 from functools import partial
-from typing import Dict, List, Optional, Tuple, Union
+from typing import List, Optional, Tuple, Union
 
 import torch
 import torch.nn.functional as F
@@ -13,213 +11,19 @@ from mmdet.models.layers.transformer.mask2former_layers import (
     Mask2FormerTransformerEncoder,
 )
 from mmengine.config import ConfigDict
-from mmengine.logging import print_log
 from mmengine.model import BaseModule
-from mmengine.runner.checkpoint import _load_checkpoint
 from mmseg.registry import MODELS
 from mmseg.utils import OptConfigType
 from torch import Tensor
 
 from ..utils import checkpoint
-
-MASK2FORMER_SWIN_S_ADE20K_URL = (
-    "https://download.openmmlab.com/mmsegmentation/v0.5/mask2former/"
-    "mask2former_swin-s_8xb2-160k_ade20k-512x512/"
-    "mask2former_swin-s_8xb2-160k_ade20k-512x512_20221204_143905-e715144e.pth"
+from .mask2former_configs import (
+    ARCHS,
+    MASK2FORMER_SWIN_S_ADE20K_URL,
+    arch_configs,
+    merge_cfg,
 )
 
-# The Swin-S backbone of mmseg's mask2former_swin-s_8xb2-160k_ade20k-512x512.py.
-# The config's ImageNet ``init_cfg`` is left out: the whole Mask2Former
-# checkpoint (MASK2FORMER_SWIN_S_ADE20K_URL) supersedes it.
-SWIN_S = dict(
-    type="SwinTransformer",
-    embed_dims=96,
-    depths=[2, 2, 18, 2],
-    num_heads=[3, 6, 12, 24],
-    window_size=7,
-    mlp_ratio=4,
-    qkv_bias=True,
-    qk_scale=None,
-    drop_rate=0.0,
-    attn_drop_rate=0.0,
-    drop_path_rate=0.3,
-    patch_norm=True,
-    out_indices=(0, 1, 2, 3),
-    with_cp=False,
-    frozen_stages=-1,
-    init_cfg=None,
-)
-
-
-def _mask2former_head(
-    in_channels: List[int],
-    channels: int,
-    num_queries: int,
-    num_classes: int,
-    encoder_layers: int,
-    decoder_layers: int,
-    num_heads: int,
-    encoder_ffn_channels: int,
-    decoder_ffn_channels: int,
-) -> dict:
-    """The mmseg ``Mask2FormerHead`` config of the ADE20K Mask2Former models.
-
-    Only sizes vary; every other field is the one of mmseg's
-    ``mask2former_r50_8xb2-160k_ade20k-512x512.py``. The losses and
-    ``train_cfg`` are never used by :class:`SharedMask2Former` but are kept
-    so that the head builds exactly as mmseg builds it.
-    """
-    # The decoder's self- and cross-attention are configured alike.
-    attn_cfg = dict(
-        embed_dims=channels,
-        num_heads=num_heads,
-        attn_drop=0.0,
-        proj_drop=0.0,
-        dropout_layer=None,
-        batch_first=True,
-    )
-    return dict(
-        type="Mask2FormerHead",
-        in_channels=in_channels,
-        strides=[4, 8, 16, 32],
-        feat_channels=channels,
-        out_channels=channels,
-        num_classes=num_classes,
-        num_queries=num_queries,
-        num_transformer_feat_level=3,
-        align_corners=False,
-        pixel_decoder=dict(
-            type="mmdet.MSDeformAttnPixelDecoder",
-            num_outs=3,
-            norm_cfg=dict(type="GN", num_groups=32),
-            act_cfg=dict(type="ReLU"),
-            encoder=dict(
-                num_layers=encoder_layers,
-                layer_cfg=dict(
-                    self_attn_cfg=dict(
-                        embed_dims=channels,
-                        num_heads=num_heads,
-                        num_levels=3,
-                        num_points=4,
-                        im2col_step=64,
-                        dropout=0.0,
-                        batch_first=True,
-                        norm_cfg=None,
-                        init_cfg=None,
-                    ),
-                    ffn_cfg=dict(
-                        embed_dims=channels,
-                        feedforward_channels=encoder_ffn_channels,
-                        num_fcs=2,
-                        ffn_drop=0.0,
-                        act_cfg=dict(type="ReLU", inplace=True),
-                    ),
-                ),
-                init_cfg=None,
-            ),
-            positional_encoding=dict(num_feats=channels // 2, normalize=True),
-            init_cfg=None,
-        ),
-        enforce_decoder_input_project=False,
-        positional_encoding=dict(num_feats=channels // 2, normalize=True),
-        transformer_decoder=dict(
-            return_intermediate=True,
-            num_layers=decoder_layers,
-            layer_cfg=dict(
-                self_attn_cfg=attn_cfg,
-                cross_attn_cfg=dict(attn_cfg),
-                ffn_cfg=dict(
-                    embed_dims=channels,
-                    feedforward_channels=decoder_ffn_channels,
-                    num_fcs=2,
-                    act_cfg=dict(type="ReLU", inplace=True),
-                    ffn_drop=0.0,
-                    dropout_layer=None,
-                    add_identity=True,
-                ),
-            ),
-            init_cfg=None,
-        ),
-        loss_cls=dict(
-            type="mmdet.CrossEntropyLoss",
-            use_sigmoid=False,
-            loss_weight=2.0,
-            reduction="mean",
-            class_weight=[1.0] * num_classes + [0.1],
-        ),
-        loss_mask=dict(
-            type="mmdet.CrossEntropyLoss",
-            use_sigmoid=True,
-            reduction="mean",
-            loss_weight=5.0,
-        ),
-        loss_dice=dict(
-            type="mmdet.DiceLoss",
-            use_sigmoid=True,
-            activate=True,
-            reduction="mean",
-            naive_dice=True,
-            eps=1.0,
-            loss_weight=5.0,
-        ),
-        train_cfg=dict(
-            num_points=12544,
-            oversample_ratio=3.0,
-            importance_sample_ratio=0.75,
-            assigner=dict(
-                type="mmdet.HungarianAssigner",
-                match_costs=[
-                    dict(type="mmdet.ClassificationCost", weight=2.0),
-                    dict(
-                        type="mmdet.CrossEntropyLossCost", weight=5.0, use_sigmoid=True
-                    ),
-                    dict(type="mmdet.DiceCost", weight=5.0, pred_act=True, eps=1.0),
-                ],
-            ),
-            sampler=dict(type="mmdet.MaskPseudoSampler"),
-        ),
-    )
-
-
-# The decode head of mmseg's mask2former_swin-s_8xb2-160k_ade20k-512x512.py.
-MASK2FORMER_HEAD_SWIN_S = _mask2former_head(
-    in_channels=[96, 192, 384, 768],
-    channels=256,
-    num_queries=100,
-    num_classes=150,
-    encoder_layers=6,
-    decoder_layers=9,
-    num_heads=8,
-    encoder_ffn_channels=1024,
-    decoder_ffn_channels=2048,
-)
-
-# A tiny variant for tests and demos (C = 32; GroupNorm(32) in the pixel
-# decoder needs C to be a multiple of 32).
-TINY_SWIN = dict(
-    SWIN_S,
-    embed_dims=16,
-    depths=[1, 1, 1, 1],
-    num_heads=[1, 2, 2, 4],
-    drop_path_rate=0.0,
-)
-TINY_MASK2FORMER_HEAD = _mask2former_head(
-    in_channels=[16, 32, 64, 128],
-    channels=32,
-    num_queries=8,
-    num_classes=4,
-    encoder_layers=1,
-    decoder_layers=2,
-    num_heads=2,
-    encoder_ffn_channels=64,
-    decoder_ffn_channels=64,
-)
-
-# ``arch`` presets: (SwinTransformer cfg, Mask2FormerHead cfg).
-ARCHS = {
-    "swin-s": (SWIN_S, MASK2FORMER_HEAD_SWIN_S),
-    "tiny": (TINY_SWIN, TINY_MASK2FORMER_HEAD),
-}
 MASK_ACTS = ("sigmoid", None)
 MASK_LAYERS = ("last", "all")
 
@@ -239,17 +43,6 @@ class CheckpointedPixelDecoderEncoder(Mask2FormerTransformerEncoder):
         return query
 
 
-def merge_cfg(base: dict, override: dict) -> dict:
-    """``base`` with ``override`` merged in, nested dicts key by key."""
-    merged = dict(base)
-    for key, value in override.items():
-        if isinstance(value, dict) and isinstance(merged.get(key), dict):
-            merged[key] = merge_cfg(merged[key], value)
-        else:
-            merged[key] = value
-    return merged
-
-
 @MODELS.register_module()
 class SharedMask2Former(BaseModule):
     """Mask2Former (Swin + Mask2FormerHead) as the shared MT-CP backbone.
@@ -265,10 +58,10 @@ class SharedMask2Former(BaseModule):
 
     Args:
         backbone (dict, optional): mmseg ``SwinTransformer`` config, e.g.
-            :data:`SWIN_S`; with ``arch``, only the fields that differ from
+            ``arch_configs('swin-s')[0]``; with ``arch``, only the fields that differ from
             the preset (e.g. ``dict(with_cp=True)``).
         decode_head (dict, optional): mmseg ``Mask2FormerHead`` config, e.g.
-            :data:`MASK2FORMER_HEAD_SWIN_S`; with ``arch``, the fields that
+            ``arch_configs('swin-s')[1]``; with ``arch``, the fields that
             differ. Its ``out_channels`` is C.
         arch (str, optional): a preset of both configs: ``'swin-s'`` (mmseg's
             ``mask2former_swin-s_8xb2-160k_ade20k-512x512.py``, C = 256) or
@@ -313,13 +106,9 @@ class SharedMask2Former(BaseModule):
     ) -> None:
         super().__init__(init_cfg=init_cfg)
         if arch is not None:
-            if arch not in ARCHS:
-                raise ValueError(
-                    f"SharedMask2Former: arch must be one of {sorted(ARCHS)} or "
-                    f"None, got {arch!r}"
-                )
-            backbone = merge_cfg(ARCHS[arch][0], backbone or {})
-            decode_head = merge_cfg(ARCHS[arch][1], decode_head or {})
+            preset_backbone, preset_head = arch_configs(arch)
+            backbone = merge_cfg(preset_backbone, backbone or {})
+            decode_head = merge_cfg(preset_head, decode_head or {})
         elif backbone is None or decode_head is None:
             raise ValueError(
                 "SharedMask2Former: without `arch`, both `backbone` (a "
@@ -505,71 +294,23 @@ class SharedMask2Former(BaseModule):
         return mask_logits
 
     def init_weights(self) -> None:
-        """Initialise, then load the ``Pretrained`` checkpoint if one is set.
+        """Initialise; a ``Pretrained`` init_cfg then loads its checkpoint
+        through mmengine's ``PretrainedInit`` (missing and unexpected keys
+        are logged by name; a URL is downloaded and cached).
 
         Raises:
             FileNotFoundError: the checkpoint is a local path that does not
-                exist.
+                exist, or a URL that cannot be downloaded.
         """
         init_cfg = self.init_cfg
-        if init_cfg is None or init_cfg.get("type") != "Pretrained":
-            super().init_weights()
-            return
-        checkpoint = init_cfg["checkpoint"]
-        if "://" not in checkpoint and not osp.isfile(checkpoint):
-            raise FileNotFoundError(
-                f"SharedMask2Former: checkpoint {checkpoint!r} does not exist. "
-                f"Download {MASK2FORMER_SWIN_S_ADE20K_URL} and set init_cfg.checkpoint "
-                "of the SharedMask2Former config (model.backbone.init_cfg.checkpoint "
-                "in the MT-CP configs) to its path, or to the URL."
-            )
-        # Children first, so any key the checkpoint lacks keeps its own init.
-        self.backbone.init_weights()
-        self.decode_head.init_weights()
-        self.load_pretrained(checkpoint)
-        self._is_init = True
-
-    def load_pretrained(self, filename: str) -> Tuple[List[str], List[str]]:
-        """Load an mmseg ``EncoderDecoder`` Mask2Former checkpoint.
-
-        Missing and unexpected keys are logged by name.
-
-        Args:
-            filename (str): a local path or a URL.
-
-        Returns:
-            tuple: the missing keys and the unexpected keys.
-
-        Raises:
-            KeyError: no key of the checkpoint matches this model.
-            RuntimeError: a matching key has a different shape.
-        """
-        checkpoint = _load_checkpoint(filename, map_location="cpu")
-        state_dict: Dict[str, Tensor] = checkpoint.get("state_dict", checkpoint)
-        state_dict = {re.sub(r"^module\.", "", k): v for k, v in state_dict.items()}
-        own_keys = set(self.state_dict())
-        missing = sorted(own_keys - set(state_dict))
-        unexpected = sorted(set(state_dict) - own_keys)
-        if len(missing) == len(own_keys):
-            example = next(iter(state_dict), None)
-            raise KeyError(
-                f"SharedMask2Former: no key of checkpoint {filename!r} matches "
-                "the model; expected mmseg EncoderDecoder keys such as "
-                f"'backbone.patch_embed.projection.weight', got e.g. {example!r}"
-            )
-        self.load_state_dict(state_dict, strict=False)
-        if missing:
-            print_log(
-                f"SharedMask2Former: keys missing from {filename}: "
-                + ", ".join(missing),
-                logger="current",
-                level=logging.WARNING,
-            )
-        if unexpected:
-            print_log(
-                f"SharedMask2Former: unexpected keys in {filename}: "
-                + ", ".join(unexpected),
-                logger="current",
-                level=logging.WARNING,
-            )
-        return missing, unexpected
+        if init_cfg is not None and init_cfg.get("type") == "Pretrained":
+            checkpoint = init_cfg["checkpoint"]
+            if "://" not in checkpoint and not osp.isfile(checkpoint):
+                raise FileNotFoundError(
+                    f"SharedMask2Former: checkpoint {checkpoint!r} does not exist. "
+                    f"Download {MASK2FORMER_SWIN_S_ADE20K_URL} and set "
+                    "init_cfg.checkpoint of the SharedMask2Former config "
+                    "(model.backbone.init_cfg.checkpoint in the MT-CP configs) to "
+                    "its path, or to the URL."
+                )
+        super().init_weights()
