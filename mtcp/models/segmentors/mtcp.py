@@ -1,12 +1,10 @@
 """The MT-CP multi-task model."""
 
 from collections import OrderedDict
-from functools import partial
 from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 from mmengine.model import BaseModel
 from mmengine.structures import PixelData
 from mmseg.registry import MODELS
@@ -14,36 +12,14 @@ from mmseg.utils import ConfigType, OptConfigType, OptMultiConfig
 
 from mtcp.structures import TASKS, MultiTaskDataSample, check_tasks
 
-from ..losses.utils import labelled_pixels
-from ..utils import checkpoint
+from ..heads import task_head_type
 from ..weighting import TaskLosses
-
-# The loss of each task when ``losses`` does not override it (SPEC section 5).
-DEFAULT_LOSSES = dict(
-    semseg=dict(type="TaskCrossEntropyLoss"),
-    parts=dict(type="TaskCrossEntropyLoss"),
-    depth=dict(type="DepthL1Loss"),
-    normals=dict(type="NormalsL1Loss"),
-    saliency=dict(type="BalancedBCELoss"),
-    edge=dict(type="BalancedBCELoss", pos_weight=0.95),
+from .mtcp_args import (
+    check_head_bias_init,
+    check_test_cfg,
+    loss_cfgs,
+    task_channels,
 )
-
-# Predicted channels of the tasks whose channels do not depend on a dataset.
-KIND_CHANNELS = dict(depth=1, normals=3, binary=1)
-
-TEST_CFG_KEYS = ("flip",)
-
-
-def _resize(x: torch.Tensor, size: Sequence[int]) -> torch.Tensor:
-    if tuple(x.shape[-2:]) == tuple(size):
-        return x
-    return F.interpolate(x, size=tuple(size), mode="bilinear", align_corners=False)
-
-
-def _upsampled_loss(
-    loss_fn: nn.Module, pred: torch.Tensor, gt: torch.Tensor
-) -> torch.Tensor:
-    return loss_fn(_resize(pred, gt.shape[-2:]), gt)
 
 
 @MODELS.register_module()
@@ -124,20 +100,12 @@ class MTCP(BaseModel):
             data_preprocessor = MODELS.build(data_preprocessor)
         super().__init__(data_preprocessor=data_preprocessor, init_cfg=init_cfg)
         self.tasks = check_tasks(tasks, list(TASKS), "MTCP.tasks")
-        self.out_channels = self._task_channels(num_classes or {})
-        self.test_cfg = self._check_test_cfg(test_cfg)
+        self.out_channels = task_channels(self.tasks, num_classes or {})
+        self.test_cfg = check_test_cfg(test_cfg)
         self.use_cfm = use_cfm and len(self.tasks) > 1
         self.use_srm = use_srm
         self.loss_with_cp = loss_with_cp
-        head_bias_init = dict(head_bias_init or {})
-        # Like num_classes, entries for known tasks the model does not have
-        # are ignored, so one base config serves every task set.
-        for t in head_bias_init:
-            if t not in TASKS:
-                raise ValueError(
-                    f"MTCP.head_bias_init names unknown task {t!r}; known tasks "
-                    f"are {sorted(TASKS)}"
-                )
+        head_bias_init = check_head_bias_init(head_bias_init)
 
         self.backbone = MODELS.build(backbone)
         self.decoders = nn.ModuleDict({t: MODELS.build(decoder) for t in self.tasks})
@@ -174,6 +142,7 @@ class MTCP(BaseModel):
         if use_srm:
             self.srms = nn.ModuleDict()
         self.heads = nn.ModuleDict()
+        losses = loss_cfgs(self.tasks, losses)
         for t in self.tasks:
             if use_srm:
                 self.srms[t] = nn.ModuleList(
@@ -189,80 +158,23 @@ class MTCP(BaseModel):
                     )
                     for i, c in enumerate(stage_channels)
                 )
-            self.heads[t] = nn.ModuleDict(
-                {
-                    name: MODELS.build(
-                        dict(
-                            dict(type="DensePredictionHead"),
-                            in_channels=channels,
-                            out_channels=self.out_channels[t],
-                            bias_init=head_bias_init.get(t, 0.0),
-                            **head,
-                        )
-                    )
-                    for name in head_names
-                }
+            self.heads[t] = MODELS.build(
+                dict(
+                    type=task_head_type(TASKS[t].kind).__name__,
+                    in_channels=channels,
+                    out_channels=self.out_channels[t],
+                    levels=head_names,
+                    loss_decode=losses[t],
+                    conv_cfg=head,
+                    bias_init=head_bias_init.get(t, 0.0),
+                    loss_with_cp=loss_with_cp,
+                )
             )
-        self.task_losses = nn.ModuleDict(
-            {t: MODELS.build(cfg) for t, cfg in self._loss_cfgs(losses).items()}
-        )
         self.weighting = None
         if weighting is not None:
             weighting = dict(weighting)
             weighting.setdefault("tasks", list(self.tasks))
             self.weighting = MODELS.build(weighting)
-
-    def _task_channels(self, num_classes: Dict[str, int]) -> Dict[str, int]:
-        for name, value in num_classes.items():
-            if name not in TASKS or TASKS[name].kind != "class":
-                raise ValueError(
-                    f"MTCP.num_classes names {name!r}, which is not a class-map "
-                    "task; only "
-                    f"{[t for t, i in TASKS.items() if i.kind == 'class']} take "
-                    "num_classes"
-                )
-            if int(value) != value or value < 2:
-                raise ValueError(
-                    f"MTCP.num_classes[{name!r}] must be an integer >= 2, got {value}"
-                )
-        channels = {}
-        for t in self.tasks:
-            kind = TASKS[t].kind
-            if kind == "class":
-                if t not in num_classes:
-                    raise ValueError(
-                        f"MTCP: task {t!r} predicts classes; give their number in "
-                        f"num_classes, e.g. num_classes=dict({t}=40)"
-                    )
-                channels[t] = int(num_classes[t])
-            else:
-                channels[t] = KIND_CHANNELS[kind]
-        return channels
-
-    @staticmethod
-    def _check_test_cfg(test_cfg: OptConfigType) -> dict:
-        test_cfg = dict(dict(flip=False), **(test_cfg or {}))
-        unknown = set(test_cfg) - set(TEST_CFG_KEYS)
-        if unknown:
-            raise ValueError(
-                f"MTCP.test_cfg has unknown keys {sorted(unknown)}; it accepts "
-                f"{list(TEST_CFG_KEYS)}"
-            )
-        if not isinstance(test_cfg["flip"], bool):
-            raise ValueError(
-                f"MTCP.test_cfg.flip must be True or False, got {test_cfg['flip']!r}"
-            )
-        return test_cfg
-
-    def _loss_cfgs(self, losses: Optional[Dict[str, ConfigType]]) -> Dict[str, dict]:
-        losses = dict(losses or {})
-        unknown = set(losses) - set(self.tasks)
-        if unknown:
-            raise ValueError(
-                f"MTCP.losses names {sorted(unknown)}, which are not among the "
-                f"model's tasks {self.tasks}"
-            )
-        return {t: dict(losses.get(t, DEFAULT_LOSSES[t])) for t in self.tasks}
 
     def forward_tasks(
         self, inputs: torch.Tensor
@@ -286,17 +198,14 @@ class MTCP(BaseModel):
             if self.use_cfm:
                 aux = [decoded[j][1] for j in self.tasks if j != t]
                 x, coherence[t] = self.cfms[t](x, aux)
-            heads = self.heads[t]
             if self.use_srm:
-                preds = {}
-                for name, srm, stage in zip(
-                    self.head_names, self.srms[t], reversed(stages)
-                ):
+                feats = []
+                for srm, stage in zip(self.srms[t], reversed(stages)):
                     x, side = srm(x, stage)
-                    preds[name] = heads[name](side)
+                    feats.append(side)
             else:
-                preds = dict(final=heads["final"](x))
-            outputs[t] = preds
+                feats = [x]
+            outputs[t] = self.heads[t](feats)
         return outputs, coherence
 
     def forward(
@@ -359,16 +268,8 @@ class MTCP(BaseModel):
         losses, labelled = {}, {}
         for t in self.tasks:
             gt = self._stack_gt(t, data_samples).to(inputs.device)
-            labelled[t] = labelled_pixels(t, gt).any()
-            loss_fn = self.task_losses[t]
-            for name, pred in outputs[t].items():
-                key = f"{t}.loss" if name == "final" else f"{t}.{name}.loss"
-                losses[key] = checkpoint(
-                    partial(_upsampled_loss, loss_fn),
-                    pred,
-                    gt,
-                    enabled=self.loss_with_cp,
-                )
+            labelled[t] = self.heads[t].labelled(gt).any()
+            losses.update(self.heads[t].loss_by_feat(outputs[t], gt, t))
         for t, value in coherence.items():
             losses[f"coherence.{t}"] = self.coherence_weight * value
         return TaskLosses(losses, labelled)
@@ -379,45 +280,9 @@ class MTCP(BaseModel):
             return finals
         mirrored = self._forward(inputs.flip(-1))
         for t in self.tasks:
-            back = mirrored[t].flip(-1)
-            if TASKS[t].kind == "normals":
-                back = back * back.new_tensor([-1.0, 1.0, 1.0]).view(1, 3, 1, 1)
+            back = self.heads[t].flip_back(mirrored[t], "horizontal")
             finals[t] = (finals[t] + back) / 2
         return finals
-
-    def _postprocess(self, task: str, pred: torch.Tensor, meta: dict) -> torch.Tensor:
-        """Map one raw output (1, c, h, w) to the original image (c, H, W)."""
-        for key in ("batch_input_shape", "img_shape", "ori_shape"):
-            if key not in meta:
-                raise KeyError(
-                    f"MTCP.predict: data sample meta lacks {key!r}; run the inputs "
-                    "through MultiTaskDataPreProcessor and a pipeline that sets it"
-                )
-        img_h, img_w = meta["img_shape"][:2]
-        pred = _resize(pred, meta["batch_input_shape"])[..., :img_h, :img_w]
-        pred = _resize(pred, meta["ori_shape"][:2])
-        kind = TASKS[task].kind
-        if meta.get("flip", False):
-            direction = meta.get("flip_direction")
-            if direction not in ("horizontal", "vertical"):
-                raise ValueError(
-                    f"MTCP.predict cannot undo flip_direction {direction!r}; "
-                    "supported: 'horizontal', 'vertical'"
-                )
-            axis = 0 if direction == "horizontal" else 1
-            pred = pred.flip(-1 if direction == "horizontal" else -2)
-            if kind == "normals":
-                sign = pred.new_ones(3)
-                sign[axis] = -1.0
-                pred = pred * sign.view(1, 3, 1, 1)
-        pred = pred[0]
-        if kind == "class":
-            return pred.argmax(dim=0, keepdim=True)
-        if kind == "depth":
-            return pred.clamp(min=0)
-        if kind == "normals":
-            return F.normalize(pred, dim=0)
-        return pred.sigmoid()
 
     def predict(
         self,
@@ -453,7 +318,7 @@ class MTCP(BaseModel):
         for i, sample in enumerate(data_samples):
             meta = sample.metainfo
             for t in self.tasks:
-                pred = self._postprocess(t, finals[t][i : i + 1], meta)
+                pred = self.heads[t].predict_by_feat(finals[t][i : i + 1], meta)
                 setattr(sample, TASKS[t].pred_field, PixelData(data=pred))
         return data_samples
 
