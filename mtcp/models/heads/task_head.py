@@ -62,7 +62,10 @@ class BaseTaskHead(BaseModule):
             :class:`DensePredictionHead` (channels filled in).
         bias_init (float): Initial bias of the prediction convs.
         loss_with_cp (bool): Activation checkpointing of each level's loss
-            with the upsampling of its prediction. Default: False.
+            with the upsampling of its prediction to the label size: only
+            the head-resolution prediction is kept for the backward, which
+            recomputes the full-resolution logits and the loss's
+            intermediates (e.g. the log-softmax). Default: False.
         init_cfg (dict or list[dict], optional): Initialisation config.
     """
 

@@ -1,7 +1,6 @@
 """The MT-CP multi-task model."""
 
-from collections import OrderedDict
-from typing import Dict, List, Optional, Sequence, Tuple, Union
+from typing import Dict, List, Optional, Tuple, Union
 
 import torch
 import torch.nn as nn
@@ -12,14 +11,8 @@ from mmseg.utils import ConfigType, OptConfigType, OptMultiConfig
 
 from mtcp.structures import TASKS, MultiTaskDataSample, check_tasks
 
-from ..heads import task_head_type
 from ..weighting import TaskLosses
-from .mtcp_args import (
-    check_head_bias_init,
-    check_test_cfg,
-    loss_cfgs,
-    task_channels,
-)
+from . import mtcp_utils as utils
 
 
 @MODELS.register_module()
@@ -47,8 +40,8 @@ class MTCP(BaseModel):
             multiplier of the coherence losses, and optionally ``type``.
         srm (dict, optional): Keyword arguments of
             :class:`SpatialRefinementModule` (channels filled in).
-        head (dict, optional): Keyword arguments of
-            :class:`DensePredictionHead` (channels filled in).
+        head (dict, optional): Keyword arguments of the task heads'
+            :class:`DensePredictionHead` convs (channels filled in).
         head_bias_init (dict, optional): Initial bias of a task's prediction
             convs, e.g. ``dict(depth=2.5)``: depth heads start at a typical
             scene depth in metres. Tasks not named start at 0; known tasks
@@ -56,10 +49,7 @@ class MTCP(BaseModel):
         losses (dict, optional): Per-task loss configs overriding
             :data:`DEFAULT_LOSSES`.
         loss_with_cp (bool): Activation checkpointing of each head's loss
-            with the upsampling of its prediction to the label size: only
-            the head-resolution prediction is kept for the backward, which
-            recomputes the full-resolution logits and the loss's
-            intermediates (e.g. the log-softmax). Default: False.
+            with its upsampling (see :class:`BaseTaskHead`). Default: False.
         use_cfm (bool): Fuse the tasks with CFMs. Ignored with a single task,
             which never has a CFM. Default: True.
         use_srm (bool): Trace back with SRMs and train intermediate heads.
@@ -92,21 +82,17 @@ class MTCP(BaseModel):
         test_cfg: OptConfigType = None,
         init_cfg: OptMultiConfig = None,
     ) -> None:
-        if data_preprocessor is None:
-            data_preprocessor = dict(type="MultiTaskDataPreProcessor")
-        if isinstance(data_preprocessor, dict):
-            # Built here from mmseg's registry: BaseModel would look the type up
-            # in mmengine's root registry, which only works under a default scope.
-            data_preprocessor = MODELS.build(data_preprocessor)
-        super().__init__(data_preprocessor=data_preprocessor, init_cfg=init_cfg)
+        super().__init__(
+            data_preprocessor=utils.build_preprocessor(data_preprocessor),
+            init_cfg=init_cfg,
+        )
         self.tasks = check_tasks(tasks, list(TASKS), "MTCP.tasks")
-        self.out_channels = task_channels(self.tasks, num_classes or {})
-        self.test_cfg = check_test_cfg(test_cfg)
+        self.out_channels = utils.task_channels(self.tasks, num_classes or {})
+        self.test_cfg = utils.check_test_cfg(test_cfg)
         self.use_cfm = use_cfm and len(self.tasks) > 1
         self.use_srm = use_srm
         self.loss_with_cp = loss_with_cp
-        head_bias_init = check_head_bias_init(head_bias_init)
-
+        head_bias_init = utils.check_head_bias_init(head_bias_init)
         self.backbone = MODELS.build(backbone)
         self.decoders = nn.ModuleDict({t: MODELS.build(decoder) for t in self.tasks})
         first = self.decoders[self.tasks[0]]
@@ -116,73 +102,30 @@ class MTCP(BaseModel):
         strides = [4 * 2**i for i in reversed(range(len(stage_channels)))]
         self.head_names = [f"aux_{s}" for s in strides[:-1]] + ["final"]
 
-        cfm = dict(cfm or {})
-        self.coherence_weight = float(cfm.pop("coherence_weight", 1.0))
-        if self.coherence_weight < 0:
-            raise ValueError(
-                f"MTCP cfm.coherence_weight must be >= 0, got {self.coherence_weight}"
-            )
+        self.coherence_weight, cfm = utils.split_cfm(cfm)
         if self.use_cfm:
-            self.cfms = nn.ModuleDict(
-                {
-                    t: MODELS.build(
-                        dict(
-                            dict(type="CoherenceFusionModule"),
-                            channels=channels,
-                            num_aux=len(self.tasks) - 1,
-                            **cfm,
-                        )
-                    )
-                    for t in self.tasks
-                }
-            )
-        srm = dict(srm or {})
-        head = dict(head or {})
-        head_names = self.head_names if use_srm else ["final"]
+            self.cfms = utils.build_cfms(self.tasks, channels, cfm)
         if use_srm:
-            self.srms = nn.ModuleDict()
-        self.heads = nn.ModuleDict()
-        losses = loss_cfgs(self.tasks, losses)
-        for t in self.tasks:
-            if use_srm:
-                self.srms[t] = nn.ModuleList(
-                    MODELS.build(
-                        dict(
-                            dict(type="SpatialRefinementModule"),
-                            in_channels=channels,
-                            stage_channels=c,
-                            out_channels=channels,
-                            with_carry=i < len(stage_channels) - 1,
-                            **srm,
-                        )
-                    )
-                    for i, c in enumerate(stage_channels)
-                )
-            self.heads[t] = MODELS.build(
-                dict(
-                    type=task_head_type(TASKS[t].kind).__name__,
-                    in_channels=channels,
-                    out_channels=self.out_channels[t],
-                    levels=head_names,
-                    loss_decode=losses[t],
-                    conv_cfg=head,
-                    bias_init=head_bias_init.get(t, 0.0),
-                    loss_with_cp=loss_with_cp,
-                )
-            )
+            self.srms = utils.build_srms(self.tasks, channels, stage_channels, srm)
+        self.heads = utils.build_heads(
+            self.out_channels,
+            channels,
+            self.head_names if use_srm else ["final"],
+            losses=utils.loss_cfgs(self.tasks, losses),
+            conv_cfg=head,
+            bias_init=head_bias_init,
+            loss_with_cp=loss_with_cp,
+        )
         self.weighting = None
         if weighting is not None:
-            weighting = dict(weighting)
-            weighting.setdefault("tasks", list(self.tasks))
-            self.weighting = MODELS.build(weighting)
+            self.weighting = MODELS.build(
+                dict(dict(tasks=list(self.tasks)), **weighting)
+            )
 
     def forward_tasks(
         self, inputs: torch.Tensor
     ) -> Tuple[Dict[str, Dict[str, torch.Tensor]], Dict[str, torch.Tensor]]:
-        """Run the network.
-
-        Args:
-            inputs (Tensor): Images (B, 3, H, W).
+        """Run the network on images (B, 3, H, W).
 
         Returns:
             tuple[dict, dict]: ``outputs[task][name]`` the raw prediction of
@@ -198,13 +141,12 @@ class MTCP(BaseModel):
             if self.use_cfm:
                 aux = [decoded[j][1] for j in self.tasks if j != t]
                 x, coherence[t] = self.cfms[t](x, aux)
+            feats = [x]
             if self.use_srm:
                 feats = []
                 for srm, stage in zip(self.srms[t], reversed(stages)):
                     x, side = srm(x, stage)
                     feats.append(side)
-            else:
-                feats = [x]
             outputs[t] = self.heads[t](feats)
         return outputs, coherence
 
@@ -234,21 +176,6 @@ class MTCP(BaseModel):
         outputs, _ = self.forward_tasks(inputs)
         return {t: outputs[t]["final"] for t in self.tasks}
 
-    def _stack_gt(
-        self, task: str, data_samples: Sequence[MultiTaskDataSample]
-    ) -> torch.Tensor:
-        field = TASKS[task].gt_field
-        labels = []
-        for i, sample in enumerate(data_samples):
-            if field not in sample:
-                raise ValueError(
-                    f"MTCP.loss: data sample {i} has no {field} for task {task!r}; "
-                    "every sample of a training batch needs a label for every "
-                    f"task of the model {self.tasks}"
-                )
-            labels.append(getattr(sample, field).data)
-        return torch.stack(labels)
-
     def loss(
         self, inputs: torch.Tensor, data_samples: List[MultiTaskDataSample]
     ) -> Dict[str, torch.Tensor]:
@@ -267,7 +194,7 @@ class MTCP(BaseModel):
         outputs, coherence = self.forward_tasks(inputs)
         losses, labelled = {}, {}
         for t in self.tasks:
-            gt = self._stack_gt(t, data_samples).to(inputs.device)
+            gt = utils.stack_labels(t, data_samples, self.tasks).to(inputs.device)
             labelled[t] = self.heads[t].labelled(gt).any()
             losses.update(self.heads[t].loss_by_feat(outputs[t], gt, t))
         for t, value in coherence.items():
@@ -302,18 +229,7 @@ class MTCP(BaseModel):
             unit vectors, saliency / edge (1, H, W) probabilities.
         """
         if data_samples is None:
-            shape = tuple(inputs.shape[-2:])
-            data_samples = [
-                MultiTaskDataSample(
-                    metainfo=dict(
-                        batch_input_shape=shape,
-                        pad_shape=shape,
-                        img_shape=shape,
-                        ori_shape=shape,
-                    )
-                )
-                for _ in range(inputs.shape[0])
-            ]
+            data_samples = utils.unresized_samples(inputs)
         finals = self._final_outputs(inputs)
         for i, sample in enumerate(data_samples):
             meta = sample.metainfo
@@ -331,15 +247,4 @@ class MTCP(BaseModel):
             tuple[Tensor, dict]: The total loss and the detached log variables:
             ``loss`` (the total) and every term (plus what the weighting logs).
         """
-        for name, value in losses.items():
-            if not isinstance(value, torch.Tensor) or value.dim() != 0:
-                raise TypeError(
-                    f"MTCP.parse_losses: {name!r} must be a scalar tensor, got "
-                    f"{type(value).__name__} {getattr(value, 'shape', '')}"
-                )
-        if self.weighting is not None:
-            return self.weighting(losses, getattr(losses, "labelled", None))
-        total = sum(losses.values())
-        log_vars = OrderedDict(loss=total.detach())
-        log_vars.update((name, value.detach()) for name, value in losses.items())
-        return total, log_vars
+        return utils.parse_task_losses(losses, self.weighting)
