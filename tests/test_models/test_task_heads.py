@@ -9,10 +9,12 @@ from mmseg.registry import MODELS
 
 import mtcp  # noqa: F401  (registers the modules)
 from mtcp.models.heads import (
+    BaseTaskHead,
     BinaryMapHead,
     ClassMapHead,
     DepthHead,
     NormalsHead,
+    task_head,
     task_head_type,
 )
 from mtcp.models.losses import TaskCrossEntropyLoss
@@ -173,3 +175,21 @@ def test_state_dict_keys_are_those_of_pre_redesign_checkpoints():
     assert keys == old
     assert not any("loss" in k for k in model.state_dict())
     model.load_state_dict(model.state_dict(), strict=True)
+
+
+def test_a_new_kind_is_one_head_class(monkeypatch):
+    """docs/model.md's example: a head class declaring its kind is found."""
+    monkeypatch.setattr(task_head, "_HEADS_BY_KIND", dict(task_head._HEADS_BY_KIND))
+
+    class ToyEdgeHead(BaseTaskHead):
+        kind = "toy_edge"
+        fixed_channels = 1
+
+        def activate(self, pred):
+            return pred.sigmoid()
+
+    assert task_head_type("toy_edge") is ToyEdgeHead
+    h = ToyEdgeHead(4, 1, ["final"], dict(type="BalancedBCELoss"))
+    raw = torch.zeros(1, 1, 2, 2)
+    assert h.predict_by_feat(raw, meta((2, 2))).tolist() == [[[0.5, 0.5]] * 2]
+    assert set(dict(h.named_children())) == {"final", "loss_decode"}
