@@ -148,12 +148,17 @@ class MultiTaskMetric(BaseMetric):
         return None if names is None else list(names)
 
     def _build_meter(self, task: str) -> BaseMeter:
-        if task == "depth":
-            return DepthMeter(max_depth=self.max_depth)
-        if task == "normals":
-            return NormalsMeter()
-        if task == "saliency":
-            return SaliencyMeter(ignore_index=int(TASKS[task].pad_value))
+        builders = {
+            "class": self._segmentation_meter,
+            "depth": lambda task: DepthMeter(max_depth=self.max_depth),
+            "normals": lambda task: NormalsMeter(),
+            "binary": lambda task: SaliencyMeter(
+                ignore_index=int(TASKS[task].pad_value)
+            ),
+        }
+        return builders[TASKS[task].kind](task)
+
+    def _segmentation_meter(self, task: str) -> SegmentationMeter:
         names = self._class_names(task)
         count = self.num_classes.get(task)
         if count is None and names is None:
