@@ -13,16 +13,14 @@ from typing import Optional, Sequence
 
 from mmengine.config import Config
 
-# tools/ is sys.path[0] when this file runs as a script.
-from train import (
+from mtcp.engine.run_checks import check_runner
+from mtcp.engine.runner_setup import (
     adapt_to_cpu_distributed,
     build_runner,
     load_config,
     parse_with_runner_args,
     set_work_dir,
 )
-
-from mtcp.engine.run_checks import check_runner
 from mtcp.utils.strict_loading import check_checkpoint_fits
 
 

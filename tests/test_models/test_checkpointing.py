@@ -124,4 +124,4 @@ def test_switches_reach_the_modules():
     for t in TASKS3:
         assert model.cfms[t].with_cp
         assert all(srm.with_cp for srm in model.srms[t])
-        assert all(head.with_cp for head in model.heads[t].values())
+        assert all(head.with_cp for head in model.heads[t].levels.values())

@@ -231,7 +231,7 @@ def test_single_task_and_no_srm_variants():
     assert set(model(**data, mode="loss")) == expected_keys(["depth"], cfm=False)
 
     model = build(use_srm=False)
-    assert not hasattr(model, "srms") and set(model.heads["semseg"]) == {"final"}
+    assert not hasattr(model, "srms") and set(model.heads["semseg"].levels) == {"final"}
     data = model.data_preprocessor(make_batch(TASKS3), True)
     assert set(model(**data, mode="loss")) == expected_keys(TASKS3, srm=False)
 
@@ -390,9 +390,9 @@ def test_head_bias_init_reaches_the_task_heads_only():
     cfg = Config.fromfile(CONFIG).model
     cfg.head_bias_init = dict(depth=3.0, saliency=1.0)  # saliency: not a task here
     model = MODELS.build(cfg)
-    for head in model.heads["depth"].values():
+    for head in model.heads["depth"].levels.values():
         assert torch.all(head.cls.bias == 3.0)
-    assert not torch.all(model.heads["semseg"]["final"].cls.bias == 3.0)
+    assert not torch.all(model.heads["semseg"].final.cls.bias == 3.0)
     cfg.head_bias_init = dict(height=1.0)
     with pytest.raises(ValueError, match="unknown task 'height'"):
         MODELS.build(cfg)

@@ -10,6 +10,9 @@ from mmseg.registry import MODELS
 from tool_loader import load_tool
 from toy_modules import ToyMultiTaskModel
 
+from mtcp.apis import build_inference_pipeline, find_images, reduces_zero_label
+from mtcp.utils.prediction_writer import write_prediction
+
 infer = load_tool("infer")
 
 H, W = 24, 32
@@ -145,7 +148,7 @@ def test_same_name_in_two_folders(tmp_path):
         (tmp_path / sub).mkdir()
         mmcv.imwrite(np.zeros((4, 4, 3), np.uint8), str(tmp_path / sub / "x.png"))
     with pytest.raises(ValueError, match="would write the same output files"):
-        infer.find_images(str(tmp_path / "*" / "x.png"))
+        find_images(str(tmp_path / "*" / "x.png"))
 
 
 def test_pipeline_drops_annotations_and_loads_images():
@@ -162,22 +165,20 @@ def test_pipeline_drops_annotations_and_loads_images():
             )
         )
     )
-    names = [type(t).__name__ for t in infer.build_inference_pipeline(cfg).transforms]
+    names = [type(t).__name__ for t in build_inference_pipeline(cfg).transforms]
     assert names == ["LoadImageFromFile", "PackMultiTaskInputs"]
     # an in-memory (synthetic) pipeline starts after loading
     cfg.test_dataloader.dataset.pipeline = [dict(type="PackMultiTaskInputs")]
-    names = [type(t).__name__ for t in infer.build_inference_pipeline(cfg).transforms]
+    names = [type(t).__name__ for t in build_inference_pipeline(cfg).transforms]
     assert names == ["LoadImageFromFile", "PackMultiTaskInputs"]
 
 
 def test_nyud_semseg_saved_as_stored_1_to_40(tmp_path):
     configs = Path(__file__).resolve().parents[2] / "configs"
-    assert infer.reduces_zero_label(Config.fromfile(str(configs / "mtcp_nyud.py")))
-    assert not infer.reduces_zero_label(
-        Config.fromfile(str(configs / "mtcp_pascal.py"))
-    )
+    assert reduces_zero_label(Config.fromfile(str(configs / "mtcp_nyud.py")))
+    assert not reduces_zero_label(Config.fromfile(str(configs / "mtcp_pascal.py")))
     pred = torch.tensor([[[0, 39], [5, 0]]])
-    path = infer.save_prediction("semseg", pred, str(tmp_path / "a"), True)
+    path = write_prediction("semseg", pred, str(tmp_path / "a"), True)
     assert mmcv.imread(path, flag="unchanged").tolist() == [[1, 40], [6, 1]]
-    path = infer.save_prediction("parts", pred, str(tmp_path / "b"), True)
+    path = write_prediction("parts", pred, str(tmp_path / "b"), True)
     assert mmcv.imread(path, flag="unchanged").tolist() == [[0, 39], [5, 0]]

@@ -1,7 +1,8 @@
 import pytest
-import train
 from mmengine.config import Config
 from tool_loader import load_tool
+
+from mtcp.engine import runner_setup
 
 test_tool = load_tool("test")
 
@@ -106,7 +107,7 @@ def test_show_dir_needs_the_hook(toy_config, checkpoint):
 
 
 def test_cpu_distributed(toy_config, checkpoint, monkeypatch):
-    monkeypatch.setattr(train, "get_device", lambda: "cpu")
+    monkeypatch.setattr(runner_setup, "get_device", lambda: "cpu")
     cfg = build([str(toy_config), checkpoint, "--launcher", "pytorch"])
     assert cfg.env_cfg.dist_cfg.backend == "gloo"
     assert cfg.model_wrapper_cfg.device_ids is None

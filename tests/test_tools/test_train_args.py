@@ -4,6 +4,8 @@ import pytest
 import train  # tools/train.py, on sys.path through conftest
 from mmengine.config import Config
 
+from mtcp.engine import runner_setup
+
 
 def build(argv):
     return train.build_train_config(train.parse_args(argv))
@@ -106,7 +108,7 @@ def test_amp_needs_plain_optim_wrapper(toy_config, monkeypatch):
 
 
 def test_cpu_distributed_uses_gloo_and_no_device_ids(toy_config, monkeypatch):
-    monkeypatch.setattr(train, "get_device", lambda: "cpu")
+    monkeypatch.setattr(runner_setup, "get_device", lambda: "cpu")
     cfg = build([str(toy_config), "--launcher", "pytorch"])
     assert cfg.launcher == "pytorch"
     assert cfg.env_cfg.dist_cfg.backend == "gloo"
@@ -119,7 +121,7 @@ def test_cpu_distributed_uses_gloo_and_no_device_ids(toy_config, monkeypatch):
 
 
 def test_cpu_distributed_keeps_a_configured_wrapper(monkeypatch):
-    monkeypatch.setattr(train, "get_device", lambda: "cpu")
+    monkeypatch.setattr(runner_setup, "get_device", lambda: "cpu")
     cfg = Config(dict(model_wrapper_cfg=dict(type="MMDistributedDataParallel", foo=1)))
     train.adapt_to_cpu_distributed(cfg, "pytorch")
     assert cfg.model_wrapper_cfg.foo == 1
@@ -128,14 +130,14 @@ def test_cpu_distributed_keeps_a_configured_wrapper(monkeypatch):
 
 
 def test_gpu_distributed_is_left_to_mmengine(toy_config, monkeypatch):
-    monkeypatch.setattr(train, "get_device", lambda: "cuda")
+    monkeypatch.setattr(runner_setup, "get_device", lambda: "cuda")
     cfg = build([str(toy_config), "--launcher", "pytorch"])
     assert cfg.env_cfg.dist_cfg.backend == "nccl"
     assert "model_wrapper_cfg" not in cfg
 
 
 def test_slurm_on_cpu_is_refused(toy_config, monkeypatch):
-    monkeypatch.setattr(train, "get_device", lambda: "cpu")
+    monkeypatch.setattr(runner_setup, "get_device", lambda: "cpu")
     with pytest.raises(RuntimeError, match="--launcher slurm needs GPUs"):
         build([str(toy_config), "--launcher", "slurm"])
 

@@ -17,11 +17,10 @@ from mmengine.dist import (
 from mmengine.evaluator import BaseMetric
 from mmengine.logging import print_log
 from mmengine.structures import BaseDataElement
-from mmengine.utils import mkdir_or_exist
 from mmseg.registry import METRICS
-from PIL import Image
 
 from mtcp.structures import TASKS, get_task
+from mtcp.utils.prediction_writer import write_predictions
 
 from .base_meter import BaseMeter, Statistics, pool_statistics
 from .delta_m import DELTA_M_KEYS, check_baselines, delta_m
@@ -149,12 +148,17 @@ class MultiTaskMetric(BaseMetric):
         return None if names is None else list(names)
 
     def _build_meter(self, task: str) -> BaseMeter:
-        if task == "depth":
-            return DepthMeter(max_depth=self.max_depth)
-        if task == "normals":
-            return NormalsMeter()
-        if task == "saliency":
-            return SaliencyMeter(ignore_index=int(TASKS[task].pad_value))
+        builders = {
+            "class": self._segmentation_meter,
+            "depth": lambda task: DepthMeter(max_depth=self.max_depth),
+            "normals": lambda task: NormalsMeter(),
+            "binary": lambda task: SaliencyMeter(
+                ignore_index=int(TASKS[task].pad_value)
+            ),
+        }
+        return builders[TASKS[task].kind](task)
+
+    def _segmentation_meter(self, task: str) -> SegmentationMeter:
         names = self._class_names(task)
         count = self.num_classes.get(task)
         if count is None and names is None:
@@ -308,24 +312,12 @@ class MultiTaskMetric(BaseMetric):
         if "img_path" not in sample:
             raise KeyError("saving predictions needs `img_path` in the data sample")
         name = osp.splitext(osp.basename(sample["img_path"]))[0]
-        for task in tasks:
-            pred = self._data(sample, TASKS[task].pred_field, task).detach().cpu()
-            folder = osp.join(self.output_dir, task)
-            mkdir_or_exist(folder)
-            path = osp.join(folder, name)
-            if task == "depth":
-                np.save(path + ".npy", pred[0].numpy().astype(np.float32))
-                continue
-            if task == "normals":
-                array = (pred.permute(1, 2, 0).numpy() + 1) * 127.5
-            elif task == "saliency":
-                array = pred[0].numpy() * 255
-            else:
-                array = pred[0].numpy() + int(
-                    task == "semseg" and bool(sample.get("reduce_zero_label"))
-                )
-            array = np.clip(np.round(array), 0, 255).astype(np.uint8)
-            Image.fromarray(array).save(path + ".png")
+        preds = {
+            task: self._data(sample, TASKS[task].pred_field, task) for task in tasks
+        }
+        write_predictions(
+            preds, self.output_dir, name, bool(sample.get("reduce_zero_label"))
+        )
 
     def compute_metrics(self, results: list) -> Dict[str, float]:
         """Pool the statistics of all samples into the figures.

@@ -2,8 +2,6 @@
 
 import torch
 
-from mtcp.structures import IGNORE_INDEX, TASKS
-
 
 def masked_mean(values: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
     """Mean of ``values`` over the ``valid`` elements.
@@ -48,21 +46,3 @@ def check_pair(
             f"{name} expects a target with {channels} channel(s), got "
             f"{tuple(target.shape)}"
         )
-
-
-def labelled_pixels(task: str, target: torch.Tensor) -> torch.Tensor:
-    """Boolean (B, 1, H, W) mask of the pixels of ``target`` that carry a label.
-
-    Class and binary maps: not 255; depth: > 0; normals: not the zero vector
-    (the validity rules of the task losses).
-
-    Args:
-        task (str): Task name.
-        target (Tensor): Label maps (B, C, H, W) of ``task``.
-    """
-    kind = TASKS[task].kind
-    if kind == "depth":
-        return target > 0
-    if kind == "normals":
-        return (target != 0).any(dim=1, keepdim=True)
-    return target != IGNORE_INDEX

@@ -1,4 +1,5 @@
 from .data_preprocessor import MultiTaskDataPreProcessor
-from .mtcp import DEFAULT_LOSSES, MTCP
+from .mtcp import MTCP
+from .mtcp_utils import DEFAULT_LOSSES
 
 __all__ = ["DEFAULT_LOSSES", "MTCP", "MultiTaskDataPreProcessor"]

@@ -1,12 +1,9 @@
 """The MT-CP multi-task model."""
 
-from collections import OrderedDict
-from functools import partial
-from typing import Dict, List, Optional, Sequence, Tuple, Union
+from typing import Dict, List, Optional, Tuple, Union
 
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 from mmengine.model import BaseModel
 from mmengine.structures import PixelData
 from mmseg.registry import MODELS
@@ -14,36 +11,8 @@ from mmseg.utils import ConfigType, OptConfigType, OptMultiConfig
 
 from mtcp.structures import TASKS, MultiTaskDataSample, check_tasks
 
-from ..losses.utils import labelled_pixels
-from ..utils import checkpoint
 from ..weighting import TaskLosses
-
-# The loss of each task when ``losses`` does not override it (SPEC section 5).
-DEFAULT_LOSSES = dict(
-    semseg=dict(type="TaskCrossEntropyLoss"),
-    parts=dict(type="TaskCrossEntropyLoss"),
-    depth=dict(type="DepthL1Loss"),
-    normals=dict(type="NormalsL1Loss"),
-    saliency=dict(type="BalancedBCELoss"),
-    edge=dict(type="BalancedBCELoss", pos_weight=0.95),
-)
-
-# Predicted channels of the tasks whose channels do not depend on a dataset.
-KIND_CHANNELS = dict(depth=1, normals=3, binary=1)
-
-TEST_CFG_KEYS = ("flip",)
-
-
-def _resize(x: torch.Tensor, size: Sequence[int]) -> torch.Tensor:
-    if tuple(x.shape[-2:]) == tuple(size):
-        return x
-    return F.interpolate(x, size=tuple(size), mode="bilinear", align_corners=False)
-
-
-def _upsampled_loss(
-    loss_fn: nn.Module, pred: torch.Tensor, gt: torch.Tensor
-) -> torch.Tensor:
-    return loss_fn(_resize(pred, gt.shape[-2:]), gt)
+from . import mtcp_utils as utils
 
 
 @MODELS.register_module()
@@ -71,8 +40,8 @@ class MTCP(BaseModel):
             multiplier of the coherence losses, and optionally ``type``.
         srm (dict, optional): Keyword arguments of
             :class:`SpatialRefinementModule` (channels filled in).
-        head (dict, optional): Keyword arguments of
-            :class:`DensePredictionHead` (channels filled in).
+        head (dict, optional): Keyword arguments of the task heads'
+            :class:`DensePredictionHead` convs (channels filled in).
         head_bias_init (dict, optional): Initial bias of a task's prediction
             convs, e.g. ``dict(depth=2.5)``: depth heads start at a typical
             scene depth in metres. Tasks not named start at 0; known tasks
@@ -80,10 +49,7 @@ class MTCP(BaseModel):
         losses (dict, optional): Per-task loss configs overriding
             :data:`DEFAULT_LOSSES`.
         loss_with_cp (bool): Activation checkpointing of each head's loss
-            with the upsampling of its prediction to the label size: only
-            the head-resolution prediction is kept for the backward, which
-            recomputes the full-resolution logits and the loss's
-            intermediates (e.g. the log-softmax). Default: False.
+            with its upsampling (see :class:`BaseTaskHead`). Default: False.
         use_cfm (bool): Fuse the tasks with CFMs. Ignored with a single task,
             which never has a CFM. Default: True.
         use_srm (bool): Trace back with SRMs and train intermediate heads.
@@ -116,29 +82,17 @@ class MTCP(BaseModel):
         test_cfg: OptConfigType = None,
         init_cfg: OptMultiConfig = None,
     ) -> None:
-        if data_preprocessor is None:
-            data_preprocessor = dict(type="MultiTaskDataPreProcessor")
-        if isinstance(data_preprocessor, dict):
-            # Built here from mmseg's registry: BaseModel would look the type up
-            # in mmengine's root registry, which only works under a default scope.
-            data_preprocessor = MODELS.build(data_preprocessor)
-        super().__init__(data_preprocessor=data_preprocessor, init_cfg=init_cfg)
+        super().__init__(
+            data_preprocessor=utils.build_preprocessor(data_preprocessor),
+            init_cfg=init_cfg,
+        )
         self.tasks = check_tasks(tasks, list(TASKS), "MTCP.tasks")
-        self.out_channels = self._task_channels(num_classes or {})
-        self.test_cfg = self._check_test_cfg(test_cfg)
+        self.out_channels = utils.task_channels(self.tasks, num_classes or {})
+        self.test_cfg = utils.check_test_cfg(test_cfg)
         self.use_cfm = use_cfm and len(self.tasks) > 1
         self.use_srm = use_srm
         self.loss_with_cp = loss_with_cp
-        head_bias_init = dict(head_bias_init or {})
-        # Like num_classes, entries for known tasks the model does not have
-        # are ignored, so one base config serves every task set.
-        for t in head_bias_init:
-            if t not in TASKS:
-                raise ValueError(
-                    f"MTCP.head_bias_init names unknown task {t!r}; known tasks "
-                    f"are {sorted(TASKS)}"
-                )
-
+        head_bias_init = utils.check_head_bias_init(head_bias_init)
         self.backbone = MODELS.build(backbone)
         self.decoders = nn.ModuleDict({t: MODELS.build(decoder) for t in self.tasks})
         first = self.decoders[self.tasks[0]]
@@ -148,129 +102,30 @@ class MTCP(BaseModel):
         strides = [4 * 2**i for i in reversed(range(len(stage_channels)))]
         self.head_names = [f"aux_{s}" for s in strides[:-1]] + ["final"]
 
-        cfm = dict(cfm or {})
-        self.coherence_weight = float(cfm.pop("coherence_weight", 1.0))
-        if self.coherence_weight < 0:
-            raise ValueError(
-                f"MTCP cfm.coherence_weight must be >= 0, got {self.coherence_weight}"
-            )
+        self.coherence_weight, cfm = utils.split_cfm(cfm)
         if self.use_cfm:
-            self.cfms = nn.ModuleDict(
-                {
-                    t: MODELS.build(
-                        dict(
-                            dict(type="CoherenceFusionModule"),
-                            channels=channels,
-                            num_aux=len(self.tasks) - 1,
-                            **cfm,
-                        )
-                    )
-                    for t in self.tasks
-                }
-            )
-        srm = dict(srm or {})
-        head = dict(head or {})
-        head_names = self.head_names if use_srm else ["final"]
+            self.cfms = utils.build_cfms(self.tasks, channels, cfm)
         if use_srm:
-            self.srms = nn.ModuleDict()
-        self.heads = nn.ModuleDict()
-        for t in self.tasks:
-            if use_srm:
-                self.srms[t] = nn.ModuleList(
-                    MODELS.build(
-                        dict(
-                            dict(type="SpatialRefinementModule"),
-                            in_channels=channels,
-                            stage_channels=c,
-                            out_channels=channels,
-                            with_carry=i < len(stage_channels) - 1,
-                            **srm,
-                        )
-                    )
-                    for i, c in enumerate(stage_channels)
-                )
-            self.heads[t] = nn.ModuleDict(
-                {
-                    name: MODELS.build(
-                        dict(
-                            dict(type="DensePredictionHead"),
-                            in_channels=channels,
-                            out_channels=self.out_channels[t],
-                            bias_init=head_bias_init.get(t, 0.0),
-                            **head,
-                        )
-                    )
-                    for name in head_names
-                }
-            )
-        self.task_losses = nn.ModuleDict(
-            {t: MODELS.build(cfg) for t, cfg in self._loss_cfgs(losses).items()}
+            self.srms = utils.build_srms(self.tasks, channels, stage_channels, srm)
+        self.heads = utils.build_heads(
+            self.out_channels,
+            channels,
+            self.head_names if use_srm else ["final"],
+            losses=utils.loss_cfgs(self.tasks, losses),
+            conv_cfg=head,
+            bias_init=head_bias_init,
+            loss_with_cp=loss_with_cp,
         )
         self.weighting = None
         if weighting is not None:
-            weighting = dict(weighting)
-            weighting.setdefault("tasks", list(self.tasks))
-            self.weighting = MODELS.build(weighting)
-
-    def _task_channels(self, num_classes: Dict[str, int]) -> Dict[str, int]:
-        for name, value in num_classes.items():
-            if name not in TASKS or TASKS[name].kind != "class":
-                raise ValueError(
-                    f"MTCP.num_classes names {name!r}, which is not a class-map "
-                    "task; only "
-                    f"{[t for t, i in TASKS.items() if i.kind == 'class']} take "
-                    "num_classes"
-                )
-            if int(value) != value or value < 2:
-                raise ValueError(
-                    f"MTCP.num_classes[{name!r}] must be an integer >= 2, got {value}"
-                )
-        channels = {}
-        for t in self.tasks:
-            kind = TASKS[t].kind
-            if kind == "class":
-                if t not in num_classes:
-                    raise ValueError(
-                        f"MTCP: task {t!r} predicts classes; give their number in "
-                        f"num_classes, e.g. num_classes=dict({t}=40)"
-                    )
-                channels[t] = int(num_classes[t])
-            else:
-                channels[t] = KIND_CHANNELS[kind]
-        return channels
-
-    @staticmethod
-    def _check_test_cfg(test_cfg: OptConfigType) -> dict:
-        test_cfg = dict(dict(flip=False), **(test_cfg or {}))
-        unknown = set(test_cfg) - set(TEST_CFG_KEYS)
-        if unknown:
-            raise ValueError(
-                f"MTCP.test_cfg has unknown keys {sorted(unknown)}; it accepts "
-                f"{list(TEST_CFG_KEYS)}"
+            self.weighting = MODELS.build(
+                dict(dict(tasks=list(self.tasks)), **weighting)
             )
-        if not isinstance(test_cfg["flip"], bool):
-            raise ValueError(
-                f"MTCP.test_cfg.flip must be True or False, got {test_cfg['flip']!r}"
-            )
-        return test_cfg
-
-    def _loss_cfgs(self, losses: Optional[Dict[str, ConfigType]]) -> Dict[str, dict]:
-        losses = dict(losses or {})
-        unknown = set(losses) - set(self.tasks)
-        if unknown:
-            raise ValueError(
-                f"MTCP.losses names {sorted(unknown)}, which are not among the "
-                f"model's tasks {self.tasks}"
-            )
-        return {t: dict(losses.get(t, DEFAULT_LOSSES[t])) for t in self.tasks}
 
     def forward_tasks(
         self, inputs: torch.Tensor
     ) -> Tuple[Dict[str, Dict[str, torch.Tensor]], Dict[str, torch.Tensor]]:
-        """Run the network.
-
-        Args:
-            inputs (Tensor): Images (B, 3, H, W).
+        """Run the network on images (B, 3, H, W).
 
         Returns:
             tuple[dict, dict]: ``outputs[task][name]`` the raw prediction of
@@ -286,17 +141,13 @@ class MTCP(BaseModel):
             if self.use_cfm:
                 aux = [decoded[j][1] for j in self.tasks if j != t]
                 x, coherence[t] = self.cfms[t](x, aux)
-            heads = self.heads[t]
+            feats = [x]
             if self.use_srm:
-                preds = {}
-                for name, srm, stage in zip(
-                    self.head_names, self.srms[t], reversed(stages)
-                ):
+                feats = []
+                for srm, stage in zip(self.srms[t], reversed(stages)):
                     x, side = srm(x, stage)
-                    preds[name] = heads[name](side)
-            else:
-                preds = dict(final=heads["final"](x))
-            outputs[t] = preds
+                    feats.append(side)
+            outputs[t] = self.heads[t](feats)
         return outputs, coherence
 
     def forward(
@@ -325,21 +176,6 @@ class MTCP(BaseModel):
         outputs, _ = self.forward_tasks(inputs)
         return {t: outputs[t]["final"] for t in self.tasks}
 
-    def _stack_gt(
-        self, task: str, data_samples: Sequence[MultiTaskDataSample]
-    ) -> torch.Tensor:
-        field = TASKS[task].gt_field
-        labels = []
-        for i, sample in enumerate(data_samples):
-            if field not in sample:
-                raise ValueError(
-                    f"MTCP.loss: data sample {i} has no {field} for task {task!r}; "
-                    "every sample of a training batch needs a label for every "
-                    f"task of the model {self.tasks}"
-                )
-            labels.append(getattr(sample, field).data)
-        return torch.stack(labels)
-
     def loss(
         self, inputs: torch.Tensor, data_samples: List[MultiTaskDataSample]
     ) -> Dict[str, torch.Tensor]:
@@ -358,17 +194,9 @@ class MTCP(BaseModel):
         outputs, coherence = self.forward_tasks(inputs)
         losses, labelled = {}, {}
         for t in self.tasks:
-            gt = self._stack_gt(t, data_samples).to(inputs.device)
-            labelled[t] = labelled_pixels(t, gt).any()
-            loss_fn = self.task_losses[t]
-            for name, pred in outputs[t].items():
-                key = f"{t}.loss" if name == "final" else f"{t}.{name}.loss"
-                losses[key] = checkpoint(
-                    partial(_upsampled_loss, loss_fn),
-                    pred,
-                    gt,
-                    enabled=self.loss_with_cp,
-                )
+            gt = utils.stack_labels(t, data_samples, self.tasks).to(inputs.device)
+            labelled[t] = self.heads[t].labelled(gt).any()
+            losses.update(self.heads[t].loss_by_feat(outputs[t], gt, t))
         for t, value in coherence.items():
             losses[f"coherence.{t}"] = self.coherence_weight * value
         return TaskLosses(losses, labelled)
@@ -379,45 +207,9 @@ class MTCP(BaseModel):
             return finals
         mirrored = self._forward(inputs.flip(-1))
         for t in self.tasks:
-            back = mirrored[t].flip(-1)
-            if TASKS[t].kind == "normals":
-                back = back * back.new_tensor([-1.0, 1.0, 1.0]).view(1, 3, 1, 1)
+            back = self.heads[t].flip_back(mirrored[t], "horizontal")
             finals[t] = (finals[t] + back) / 2
         return finals
-
-    def _postprocess(self, task: str, pred: torch.Tensor, meta: dict) -> torch.Tensor:
-        """Map one raw output (1, c, h, w) to the original image (c, H, W)."""
-        for key in ("batch_input_shape", "img_shape", "ori_shape"):
-            if key not in meta:
-                raise KeyError(
-                    f"MTCP.predict: data sample meta lacks {key!r}; run the inputs "
-                    "through MultiTaskDataPreProcessor and a pipeline that sets it"
-                )
-        img_h, img_w = meta["img_shape"][:2]
-        pred = _resize(pred, meta["batch_input_shape"])[..., :img_h, :img_w]
-        pred = _resize(pred, meta["ori_shape"][:2])
-        kind = TASKS[task].kind
-        if meta.get("flip", False):
-            direction = meta.get("flip_direction")
-            if direction not in ("horizontal", "vertical"):
-                raise ValueError(
-                    f"MTCP.predict cannot undo flip_direction {direction!r}; "
-                    "supported: 'horizontal', 'vertical'"
-                )
-            axis = 0 if direction == "horizontal" else 1
-            pred = pred.flip(-1 if direction == "horizontal" else -2)
-            if kind == "normals":
-                sign = pred.new_ones(3)
-                sign[axis] = -1.0
-                pred = pred * sign.view(1, 3, 1, 1)
-        pred = pred[0]
-        if kind == "class":
-            return pred.argmax(dim=0, keepdim=True)
-        if kind == "depth":
-            return pred.clamp(min=0)
-        if kind == "normals":
-            return F.normalize(pred, dim=0)
-        return pred.sigmoid()
 
     def predict(
         self,
@@ -437,23 +229,12 @@ class MTCP(BaseModel):
             unit vectors, saliency / edge (1, H, W) probabilities.
         """
         if data_samples is None:
-            shape = tuple(inputs.shape[-2:])
-            data_samples = [
-                MultiTaskDataSample(
-                    metainfo=dict(
-                        batch_input_shape=shape,
-                        pad_shape=shape,
-                        img_shape=shape,
-                        ori_shape=shape,
-                    )
-                )
-                for _ in range(inputs.shape[0])
-            ]
+            data_samples = utils.unresized_samples(inputs)
         finals = self._final_outputs(inputs)
         for i, sample in enumerate(data_samples):
             meta = sample.metainfo
             for t in self.tasks:
-                pred = self._postprocess(t, finals[t][i : i + 1], meta)
+                pred = self.heads[t].predict_by_feat(finals[t][i : i + 1], meta)
                 setattr(sample, TASKS[t].pred_field, PixelData(data=pred))
         return data_samples
 
@@ -466,15 +247,4 @@ class MTCP(BaseModel):
             tuple[Tensor, dict]: The total loss and the detached log variables:
             ``loss`` (the total) and every term (plus what the weighting logs).
         """
-        for name, value in losses.items():
-            if not isinstance(value, torch.Tensor) or value.dim() != 0:
-                raise TypeError(
-                    f"MTCP.parse_losses: {name!r} must be a scalar tensor, got "
-                    f"{type(value).__name__} {getattr(value, 'shape', '')}"
-                )
-        if self.weighting is not None:
-            return self.weighting(losses, getattr(losses, "labelled", None))
-        total = sum(losses.values())
-        log_vars = OrderedDict(loss=total.detach())
-        log_vars.update((name, value.detach()) for name, value in losses.items())
-        return total, log_vars
+        return utils.parse_task_losses(losses, self.weighting)

@@ -1,0 +1,241 @@
+"""Inference API, like ``mmseg.apis``: build a model, predict images, save.
+
+Example::
+
+    from mtcp.apis import inference_model, init_model, show_result
+    model = init_model('configs/mtcp_demo.py', 'work_dirs/mtcp_demo/best.pth')
+    (sample,) = inference_model(model, 'room.png')
+    show_result(model, 'room.png', sample, out_dir='out')
+"""
+
+import glob
+import logging
+import os.path as osp
+from typing import List, Optional, Sequence, Union
+
+import mmcv
+import numpy as np
+import torch
+from mmengine.config import Config
+from mmengine.dataset import Compose, pseudo_collate
+from mmengine.logging import print_log
+from mmengine.registry import init_default_scope
+from mmengine.utils import mkdir_or_exist, scandir
+from mmseg.registry import DATASETS, MODELS
+
+from mtcp.structures import TASKS, MultiTaskDataSample, get_task
+from mtcp.utils.prediction_writer import write_predictions
+from mtcp.utils.strict_loading import load_checkpoint_strictly
+from mtcp.visualization import MultiTaskVisualizer
+
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
+# Transforms that read labels from disk; inference has none.
+ANNOTATION_TRANSFORMS = ("LoadMultiTaskAnnotations",)
+ImageType = Union[str, np.ndarray]
+
+
+def find_images(spec: str) -> List[str]:
+    """The image files named by a file, a folder or a glob pattern, sorted."""
+    if osp.isdir(spec):
+        paths = [
+            osp.join(spec, name)
+            for name in scandir(spec, suffix=IMAGE_EXTENSIONS, case_sensitive=False)
+        ]
+    elif osp.isfile(spec):
+        paths = [spec]
+    else:
+        paths = [path for path in glob.glob(spec) if osp.isfile(path)]
+    if not paths:
+        raise FileNotFoundError(
+            f"No images found for {spec!r}: expected an image file, a folder "
+            f"with {'/'.join(IMAGE_EXTENSIONS)} images or a glob pattern "
+            "matching files"
+        )
+    names = {}
+    for path in paths:
+        name = osp.splitext(osp.basename(path))[0]
+        if name in names:
+            raise ValueError(
+                f"{names[name]} and {path} would write the same output files "
+                f"(name {name!r}); run them separately"
+            )
+        names[name] = path
+    return sorted(paths)
+
+
+def read_image(path: str) -> np.ndarray:
+    """Read an image as RGB, naming the file when it cannot be decoded."""
+    with open(path, "rb") as f:
+        content = f.read()
+    if not content:
+        raise ValueError(f"Cannot read image {path}: the file is empty (0 bytes)")
+    image = mmcv.imfrombytes(content, flag="color", channel_order="bgr")
+    if image is None:
+        raise ValueError(f"Cannot read image {path}: not a decodable image file")
+    return mmcv.bgr2rgb(image)
+
+
+def build_inference_pipeline(cfg: Config) -> Compose:
+    """The test pipeline of ``cfg`` without the annotation loading.
+
+    A pipeline for in-memory data (the synthetic scenes, which start after
+    loading) has no ``LoadImageFromFile``; it is put first, so the remaining
+    transforms (resize, pad, pack) apply unchanged.
+    """
+    pipeline = [
+        transform
+        for transform in cfg.test_dataloader.dataset.pipeline
+        if transform["type"] not in ANNOTATION_TRANSFORMS
+    ]
+    if not any(transform["type"] == "LoadImageFromFile" for transform in pipeline):
+        print_log(
+            "The test pipeline does not load images from files; "
+            "LoadImageFromFile is put first.",
+            logger="current",
+            level=logging.INFO,
+        )
+        pipeline.insert(0, dict(type="LoadImageFromFile"))
+    return Compose(pipeline)
+
+
+def reduces_zero_label(cfg: Config) -> bool:
+    """Whether the config's test dataset stores semseg as 1..K (NYUD), the
+    convention its predictions are saved in."""
+    dataset_cls = DATASETS.get(cfg.test_dataloader.dataset.type)
+    return bool(getattr(dataset_cls, "REDUCE_ZERO_LABEL", False))
+
+
+def init_model(
+    config: Union[str, Config],
+    checkpoint: Optional[str] = None,
+    device: str = "cpu",
+    tta: bool = False,
+) -> torch.nn.Module:
+    """Build the model of ``config``, load ``checkpoint`` and switch to eval.
+
+    Like ``mmseg.apis.init_model`` minus its EncoderDecoder-specific edits
+    and its Cityscapes fallback: the class names and palettes come from the
+    checkpoint's ``dataset_meta`` (saved by training), else from the config's
+    test dataset. The checkpoint must fit the model exactly.
+
+    Args:
+        config (str or Config): Config file or object.
+        checkpoint (str, optional): Checkpoint file; None keeps the
+            initial weights.
+        device (str): Device to run on. Default: 'cpu'.
+        tta (bool): Average with the horizontally flipped image.
+    """
+    if isinstance(config, str):
+        if not osp.isfile(config):
+            raise FileNotFoundError(f"Config file not found: {config}")
+        config = Config.fromfile(config)
+    cfg = config.copy()
+    if checkpoint is not None and not osp.isfile(checkpoint):
+        raise FileNotFoundError(f"Checkpoint file not found: {checkpoint}")
+    if tta:
+        cfg.model.test_cfg = dict(cfg.model.get("test_cfg") or {}, flip=True)
+    init_default_scope(cfg.get("default_scope", "mmseg"))
+    model = MODELS.build(cfg.model)
+    meta = None
+    if checkpoint is not None:
+        # strict: a checkpoint of another config would leave random weights
+        meta = load_checkpoint_strictly(model, checkpoint).get("meta", {})
+        meta = meta.get("dataset_meta")
+        if meta is None:
+            print_log(
+                f"{checkpoint} has no dataset_meta (class names, palettes); "
+                "taking them from the config's test dataset",
+                logger="current",
+                level=logging.WARNING,
+            )
+    if meta is None:
+        dataset_cfg = dict(cfg.test_dataloader.dataset, lazy_init=True)
+        meta = DATASETS.build(dataset_cfg).metainfo
+    model.dataset_meta = meta
+    model.cfg = cfg
+    model.to(device)
+    model.eval()
+    return model
+
+
+def inference_model(
+    model: torch.nn.Module, images: Union[ImageType, Sequence[ImageType]]
+) -> List[MultiTaskDataSample]:
+    """Predict every task of ``model`` on image files or RGB arrays (H, W, 3).
+
+    Returns:
+        list[MultiTaskDataSample]: One sample per image with ``pred_<field>``
+        at the image's original size.
+    """
+    if isinstance(images, (str, np.ndarray)):
+        images = [images]
+    pipeline = build_inference_pipeline(model.cfg)
+    batch = []
+    for image in images:
+        if isinstance(image, str):
+            batch.append(pipeline(dict(img_path=image)))
+            continue
+        # the pipeline's loader is skipped for arrays; it loads BGR like mmcv
+        transforms = [t for t in pipeline.transforms if not _loads_image(t)]
+        results = dict(img=np.ascontiguousarray(image[..., ::-1]), img_path=None)
+        results.update(img_shape=image.shape[:2], ori_shape=image.shape[:2])
+        batch.append(Compose(transforms)(results))
+    with torch.no_grad():
+        return model.test_step(pseudo_collate(batch))
+
+
+def _loads_image(transform) -> bool:
+    return type(transform).__name__ == "LoadImageFromFile"
+
+
+def show_result(
+    model: torch.nn.Module,
+    image: ImageType,
+    sample: MultiTaskDataSample,
+    out_dir: str,
+    name: Optional[str] = None,
+    tasks: Optional[Sequence[str]] = None,
+) -> List[str]:
+    """Save a sample's predictions and its panel under ``out_dir``.
+
+    Writes ``out_dir/<task>/<name>.<ext>`` (see
+    :mod:`mtcp.utils.prediction_writer`) and ``out_dir/panels/<name>.png``,
+    the input image with every predicted task coloured.
+
+    Args:
+        model (nn.Module): The model from :func:`init_model`.
+        image (str or ndarray): The image file or RGB array predicted.
+        sample (MultiTaskDataSample): Its prediction.
+        out_dir (str): Output folder.
+        name (str, optional): File name stem; the image file's by default.
+        tasks (list[str], optional): Tasks to save; every predicted one by
+            default.
+
+    Returns:
+        list[str]: The written files, the panel last.
+    """
+    if name is None:
+        if not isinstance(image, str):
+            raise ValueError("show_result needs a name for an image array")
+        name = osp.splitext(osp.basename(image))[0]
+    if isinstance(image, str):
+        image = read_image(image)
+    predicted = [t for t, info in TASKS.items() if info.pred_field in sample]
+    tasks = predicted if tasks is None else [get_task(t).name for t in tasks]
+    missing = [t for t in tasks if t not in predicted]
+    if missing:
+        raise ValueError(
+            f"show_result: tasks {missing} were not predicted; the sample has "
+            f"predictions of {predicted}"
+        )
+    preds = {t: getattr(sample, TASKS[t].pred_field).data for t in tasks}
+    files = write_predictions(preds, out_dir, name, reduces_zero_label(model.cfg))
+    panel = osp.join(out_dir, "panels", f"{name}.png")
+    mkdir_or_exist(osp.dirname(panel))
+    visualizer = MultiTaskVisualizer.get_instance(
+        "mtcp_inference", tasks=tasks, dataset_meta=model.dataset_meta
+    )
+    visualizer.tasks = tasks
+    visualizer.dataset_meta = model.dataset_meta
+    visualizer.add_datasample(name, image, sample, draw_gt=False, out_file=panel)
+    return files + [panel]

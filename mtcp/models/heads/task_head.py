@@ -1,0 +1,228 @@
+"""Task heads: the per-task prediction convs with their loss and post-processing.
+
+One head class per task kind, following mmseg's decode heads: the head owns
+its prediction layers (one per SRM level), ``loss_by_feat`` (its loss on every
+level) and ``predict_by_feat`` (crop, resize, undo flips, activation). A head
+class declares the ``kind`` of :data:`mtcp.structures.TASKS` it serves;
+:func:`task_head_type` finds it, so adding a task kind is one head class and
+one ``TASKS`` entry.
+"""
+
+from functools import partial
+from typing import Dict, List, Optional, Sequence, Type
+
+import torch
+import torch.nn.functional as F
+from mmengine.model import BaseModule
+from mmseg.registry import MODELS
+from mmseg.utils import ConfigType, OptMultiConfig
+
+from mtcp.structures import IGNORE_INDEX
+
+from ..utils import checkpoint
+
+_HEADS_BY_KIND: Dict[str, Type["BaseTaskHead"]] = {}
+
+
+def task_head_type(kind: str) -> Type["BaseTaskHead"]:
+    """The (registered) head class serving task kind ``kind``."""
+    if kind not in _HEADS_BY_KIND:
+        raise KeyError(
+            f"no task head serves task kind {kind!r}; known kinds: "
+            f"{sorted(_HEADS_BY_KIND)}"
+        )
+    return _HEADS_BY_KIND[kind]
+
+
+def resize(x: torch.Tensor, size: Sequence[int]) -> torch.Tensor:
+    """Bilinear resize of (B, C, h, w) to ``size``; a no-op at that size."""
+    if tuple(x.shape[-2:]) == tuple(size):
+        return x
+    return F.interpolate(x, size=tuple(size), mode="bilinear", align_corners=False)
+
+
+def _upsampled_loss(loss_fn, pred: torch.Tensor, gt: torch.Tensor) -> torch.Tensor:
+    return loss_fn(resize(pred, gt.shape[-2:]), gt)
+
+
+class BaseTaskHead(BaseModule):
+    """Prediction convs of one task, one per level, with loss and post-processing.
+
+    The level convs are children named after the levels (``aux_16``,
+    ``aux_8``, ``final``), so the state-dict keys are
+    ``heads.<task>.<level>.*``.
+
+    Args:
+        in_channels (int): Channels of the features the head predicts from.
+        out_channels (int): Predicted channels.
+        levels (list[str]): Level names; the last one is the final prediction.
+        loss_decode (dict): Loss config, called as ``loss(pred, gt)`` with
+            ``pred`` upsampled to the label size.
+        conv_cfg (dict, optional): Keyword arguments of
+            :class:`DensePredictionHead` (channels filled in).
+        bias_init (float): Initial bias of the prediction convs.
+        loss_with_cp (bool): Activation checkpointing of each level's loss
+            with the upsampling of its prediction to the label size: only
+            the head-resolution prediction is kept for the backward, which
+            recomputes the full-resolution logits and the loss's
+            intermediates (e.g. the log-softmax). Default: False.
+        init_cfg (dict or list[dict], optional): Initialisation config.
+    """
+
+    kind: str = ""
+    # Predicted channels when they do not depend on the dataset (None: the
+    # model's ``num_classes`` gives them).
+    fixed_channels: Optional[int] = None
+
+    def __init_subclass__(cls, **kwargs) -> None:
+        super().__init_subclass__(**kwargs)
+        if cls.kind:
+            _HEADS_BY_KIND[cls.kind] = cls
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        levels: List[str],
+        loss_decode: ConfigType,
+        conv_cfg: Optional[dict] = None,
+        bias_init: float = 0.0,
+        loss_with_cp: bool = False,
+        init_cfg: OptMultiConfig = None,
+    ) -> None:
+        super().__init__(init_cfg=init_cfg)
+        self.out_channels = out_channels
+        self.level_names = list(levels)
+        self.loss_with_cp = loss_with_cp
+        for name in self.level_names:
+            conv = dict(type="DensePredictionHead", **(conv_cfg or {}))
+            conv.update(
+                in_channels=in_channels, out_channels=out_channels, bias_init=bias_init
+            )
+            self.add_module(name, MODELS.build(conv))
+        self.loss_decode = MODELS.build(loss_decode)
+
+    @property
+    def levels(self) -> Dict[str, torch.nn.Module]:
+        """``level name -> prediction conv``, final last."""
+        return {name: getattr(self, name) for name in self.level_names}
+
+    def forward(self, feats: Sequence[torch.Tensor]) -> Dict[str, torch.Tensor]:
+        """Predict from one feature map per level (same order as ``levels``)."""
+        if len(feats) != len(self.level_names):
+            raise ValueError(
+                f"{type(self).__name__} has levels {self.level_names}, got "
+                f"{len(feats)} feature maps"
+            )
+        return {n: getattr(self, n)(x) for n, x in zip(self.level_names, feats)}
+
+    def labelled(self, gt: torch.Tensor) -> torch.Tensor:
+        """Boolean (B, 1, H, W) mask of the pixels of ``gt`` carrying a label."""
+        return gt != IGNORE_INDEX
+
+    def loss_by_feat(
+        self, preds: Dict[str, torch.Tensor], gt: torch.Tensor, task: str
+    ) -> Dict[str, torch.Tensor]:
+        """Loss of every level: ``{task}.loss`` (final), ``{task}.{level}.loss``."""
+        losses = {}
+        for name, pred in preds.items():
+            key = f"{task}.loss" if name == "final" else f"{task}.{name}.loss"
+            losses[key] = checkpoint(
+                partial(_upsampled_loss, self.loss_decode),
+                pred,
+                gt,
+                enabled=self.loss_with_cp,
+            )
+        return losses
+
+    def flip_back(self, pred: torch.Tensor, direction: str) -> torch.Tensor:
+        """Undo a ``'horizontal'`` or ``'vertical'`` flip of (B, C, H, W)."""
+        if direction not in ("horizontal", "vertical"):
+            raise ValueError(
+                f"{type(self).__name__} cannot undo flip_direction {direction!r}; "
+                "supported: 'horizontal', 'vertical'"
+            )
+        return pred.flip(-1 if direction == "horizontal" else -2)
+
+    def activate(self, pred: torch.Tensor) -> torch.Tensor:
+        """Map the raw (C, H, W) output to the task's prediction."""
+        raise NotImplementedError
+
+    def predict_by_feat(self, pred: torch.Tensor, meta: dict) -> torch.Tensor:
+        """Map one raw output (1, C, h, w) to the original image (C', H, W).
+
+        Padding is cropped (``img_shape``), the result resized to
+        ``ori_shape``, a flip recorded in the meta undone and the activation
+        applied.
+        """
+        for key in ("batch_input_shape", "img_shape", "ori_shape"):
+            if key not in meta:
+                raise KeyError(
+                    f"MTCP.predict: data sample meta lacks {key!r}; run the inputs "
+                    "through MultiTaskDataPreProcessor and a pipeline that sets it"
+                )
+        img_h, img_w = meta["img_shape"][:2]
+        pred = resize(pred, meta["batch_input_shape"])[..., :img_h, :img_w]
+        pred = resize(pred, meta["ori_shape"][:2])
+        if meta.get("flip", False):
+            pred = self.flip_back(pred, meta.get("flip_direction"))
+        return self.activate(pred[0])
+
+
+@MODELS.register_module()
+class ClassMapHead(BaseTaskHead):
+    """Class-map head (semseg, parts): argmax of the logits, (1, H, W) int64."""
+
+    kind = "class"
+
+    def activate(self, pred: torch.Tensor) -> torch.Tensor:
+        return pred.argmax(dim=0, keepdim=True)
+
+
+@MODELS.register_module()
+class DepthHead(BaseTaskHead):
+    """Metric depth head: the prediction clamped at 0; label 0 = invalid."""
+
+    kind = "depth"
+    fixed_channels = 1
+
+    def labelled(self, gt: torch.Tensor) -> torch.Tensor:
+        return gt > 0
+
+    def activate(self, pred: torch.Tensor) -> torch.Tensor:
+        return pred.clamp(min=0)
+
+
+@MODELS.register_module()
+class NormalsHead(BaseTaskHead):
+    """Surface normals head: unit vectors; the zero label vector = invalid.
+
+    Undoing a flip mirrors the map and negates the flipped axis' component
+    (x for a horizontal flip, y for a vertical one).
+    """
+
+    kind = "normals"
+    fixed_channels = 3
+
+    def labelled(self, gt: torch.Tensor) -> torch.Tensor:
+        return (gt != 0).any(dim=1, keepdim=True)
+
+    def flip_back(self, pred: torch.Tensor, direction: str) -> torch.Tensor:
+        pred = super().flip_back(pred, direction)
+        sign = pred.new_ones(pred.shape[1])
+        sign[0 if direction == "horizontal" else 1] = -1.0
+        return pred * sign.view(1, -1, 1, 1)
+
+    def activate(self, pred: torch.Tensor) -> torch.Tensor:
+        return F.normalize(pred, dim=0)
+
+
+@MODELS.register_module()
+class BinaryMapHead(BaseTaskHead):
+    """Binary map head (saliency, edge): sigmoid probabilities, (1, H, W)."""
+
+    kind = "binary"
+    fixed_channels = 1
+
+    def activate(self, pred: torch.Tensor) -> torch.Tensor:
+        return pred.sigmoid()

@@ -1,0 +1,98 @@
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import mmcv
+import numpy as np
+import pytest
+import torch
+from mmengine.config import Config
+from mmengine.registry import init_default_scope
+from mmseg.registry import MODELS
+
+from mtcp.apis import inference_model, init_model, show_result
+from mtcp.structures import TASKS
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def demo_files(tmp_path, monkeypatch):
+    """The README's files in a scratch folder: the configs, a checkpoint of
+    the demo model (untrained weights) and a 96x128 image."""
+    torch.manual_seed(0)
+    (tmp_path / "configs").symlink_to(REPO / "configs")
+    cfg = Config.fromfile(str(REPO / "configs" / "mtcp_demo.py"))
+    init_default_scope("mmseg")
+    model = MODELS.build(cfg.model)
+    ckpt = tmp_path / "work_dirs" / "mtcp_demo" / "epoch_5.pth"
+    ckpt.parent.mkdir(parents=True)
+    torch.save(dict(state_dict=model.state_dict(), meta={}), str(ckpt))
+    rng = np.random.default_rng(0)
+    image = rng.integers(0, 256, (96, 128, 3), dtype=np.uint8)
+    mmcv.imwrite(image, str(tmp_path / "room.png"))
+    monkeypatch.chdir(tmp_path)
+    return tmp_path, image[..., ::-1].copy()
+
+
+def readme_snippet() -> str:
+    text = (REPO / "README.md").read_text()
+    section = text[text.index("### Python API") :]
+    return re.search(r"```python\n(.*?)```", section, re.S).group(1)
+
+
+def test_readme_snippet_runs_on_the_demo_model(demo_files):
+    root, _ = demo_files
+    code = readme_snippet()
+    assert len(code.strip().splitlines()) == 5
+    torch.set_num_threads(1)
+    namespace = {}
+    exec(compile(code, "README.md", "exec"), namespace)
+    sample = namespace["sample"]
+    for task in ("semseg", "depth", "normals"):
+        pred = getattr(sample, TASKS[task].pred_field).data
+        assert tuple(pred.shape[-2:]) == (96, 128)
+    assert (root / "outputs" / "semseg" / "room.png").is_file()
+    depth = np.load(root / "outputs" / "depth" / "room.npy")
+    np.testing.assert_array_equal(depth, sample.pred_depth.data[0].numpy())
+    panel = mmcv.imread(str(root / "outputs" / "panels" / "room.png"))
+    assert panel.shape[0] >= 96 and panel.shape[1] > 128 * 3
+
+
+def test_array_input_matches_file_and_tta_is_the_flip_average(demo_files):
+    root, rgb = demo_files
+    torch.set_num_threads(1)
+    ckpt = "work_dirs/mtcp_demo/epoch_5.pth"
+    model = init_model("configs/mtcp_demo.py", ckpt)
+    from_file, from_array = inference_model(model, ["room.png", rgb])
+    for task in model.tasks:
+        field = TASKS[task].pred_field
+        torch.testing.assert_close(
+            getattr(from_file, field).data, getattr(from_array, field).data
+        )
+    with pytest.raises(ValueError, match="needs a name for an image array"):
+        show_result(model, rgb, from_array, out_dir=str(root / "x"))
+    with pytest.raises(ValueError, match=r"tasks \['parts'\] were not predicted"):
+        show_result(model, "room.png", from_file, str(root / "x"), tasks=["parts"])
+    tta = init_model("configs/mtcp_demo.py", ckpt, tta=True)
+    assert tta.test_cfg["flip"] and not model.test_cfg["flip"]
+
+
+def test_init_model_errors(tmp_path):
+    with pytest.raises(FileNotFoundError, match="Config file not found"):
+        init_model(str(tmp_path / "nope.py"))
+    with pytest.raises(FileNotFoundError, match="Checkpoint file not found"):
+        init_model(str(REPO / "configs" / "mtcp_demo.py"), str(tmp_path / "x.pth"))
+
+
+def test_test_tool_does_not_import_train_tool():
+    code = (
+        "import sys, runpy; sys.path.insert(0, 'tools'); "
+        "runpy.run_path('tools/test.py', run_name='not_main'); "
+        "assert 'train' not in sys.modules, 'tools/test.py imported train'"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
