@@ -12,6 +12,7 @@ import pytest
 import torch
 
 from mtcp.models.weighting import LPS
+from mtcp.utils import safe_checkpoint_loading
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -54,7 +55,8 @@ def test_dist_train_demo_with_two_cpu_processes(tmp_path):
     # 16 scenes, batch 4 per process, 2 processes: 2 iterations an epoch
     assert "Epoch(train) [2][2/2]" in out
     assert "Epoch(val) [2][1/1]" in out
-    ckpt = torch.load(tmp_path / "epoch_2.pth", map_location="cpu")
+    with safe_checkpoint_loading():
+        ckpt = torch.load(tmp_path / "epoch_2.pth", map_location="cpu")
     # both ranks used the same LPS weights: the all-reduced period means make
     # them identical, and rank 0's copy is the one in the checkpoint
     weighting = LPS(["semseg", "depth", "normals"])
@@ -79,7 +81,8 @@ def test_mmseg_example_config_trains_with_mmseg_machinery(tmp_path):
         ]
     )
     assert "Iter(val) [1/1]" in out and "mIoU" in out
-    ckpt = torch.load(tmp_path / "iter_4.pth", map_location="cpu")
+    with safe_checkpoint_loading():
+        ckpt = torch.load(tmp_path / "iter_4.pth", map_location="cpu")
     keys = ckpt["state_dict"]
     # mmseg's EncoderDecoder around mtcp's SharedMask2Former and mmseg's FCNHead
     assert any(k.startswith("backbone.backbone.") for k in keys)

@@ -20,6 +20,7 @@ from mmseg.registry import DATASETS, MODELS
 
 from mtcp.evaluation.metrics.depth_meter import DepthMeter
 from mtcp.models.weighting import LPS
+from mtcp.utils import safe_checkpoint_loading
 
 REPO = Path(__file__).resolve().parents[2]
 SECTION = "## Train on your own data"
@@ -82,7 +83,10 @@ def test_example_checks_trains_and_validates(example_run):
     assert "Iter(train) [20/20]" in train_out
     assert "depth results (2 of 4 images with a label)" in train_out
     # the LPS weights of the checkpoint: 4 periods of 5 iterations
-    ckpt = torch.load(workdir / "work_dirs/my_robot/iter_20.pth", map_location="cpu")
+    with safe_checkpoint_loading():
+        ckpt = torch.load(
+            workdir / "work_dirs/my_robot/iter_20.pth", map_location="cpu"
+        )
     weighting = LPS(["semseg", "depth", "normals"])
     weighting.set_extra_state(ckpt["state_dict"]["weighting._extra_state"])
     assert weighting.num_periods == 4
