@@ -5,8 +5,7 @@
 # checkpointing (below) the NYUD model peaks at 6.9 GiB (CPU RSS) for batch 2
 # of 448x576 crops with three tasks (docs/benchmarks.md); 512x1024 has 2.0x
 # the pixels and two tasks, an estimate of about 10-14 GiB, NOT measured yet.
-# Measure
-# it on your GPU before a long run:
+# Measure it on your GPU before a long run:
 #   python tools/analysis_tools/benchmark.py configs/mtcp_cityscapes.py \
 #       --input-size 512 1024 --batch-size 2 --device cuda
 # and halve the crop (256x512) if it does not fit. Then
