@@ -7,10 +7,7 @@ validation scenes.
 """
 
 import json
-import os
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import cv2
@@ -20,6 +17,7 @@ import torch
 from mmengine.config import Config
 from mmengine.structures import PixelData
 from mmseg.registry import DATASETS
+from script_runner import logged_metrics, run_script
 
 from mtcp.evaluation.metrics import MultiTaskMetric
 
@@ -33,42 +31,16 @@ SHORT = [
 METRICS = ("semseg/mIoU", "depth/rmse", "normals/mean")
 
 
-def run(args, **kwargs):
-    # One torch thread per process: on 2 shared cores oversubscribed threads
-    # are many times slower than one.
-    env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
-    proc = subprocess.run(
-        [sys.executable, *args],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=900,
-        **kwargs,
-    )
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-5000:]
-    return proc.stdout + proc.stderr
-
-
-def parse_metrics(log: str, mode: str) -> dict:
-    lines = [line for line in log.splitlines() if f"Epoch({mode})" in line]
-    assert lines, f"no Epoch({mode}) line in the log"
-    return {
-        key: float(value)
-        for key, value in re.findall(r"(\w+/[\w.]+): (-?[\d.]+)", lines[-1])
-    }
-
-
 @pytest.fixture(scope="module")
 def demo_run(tmp_path_factory):
     work_dir = tmp_path_factory.mktemp("demo")
     # an interrupted run: 2 of the 4 epochs
-    first = run(
+    first = run_script(
         ["tools/train.py", CONFIG, "--work-dir", str(work_dir), "--cfg-options"]
         + SHORT
         + ["train_cfg.max_epochs=2"]
     )
-    resumed = run(
+    resumed = run_script(
         ["tools/train.py", CONFIG, "--work-dir", str(work_dir), "--resume"]
         + ["--cfg-options"]
         + SHORT
@@ -129,7 +101,7 @@ def test_interrupted_run_resumes_from_its_last_checkpoint(demo_run):
 
 
 def test_trained_demo_beats_chance(demo_run):
-    trained = parse_metrics(demo_run["resumed"], "val")
+    trained = logged_metrics(demo_run["resumed"], "val")
     chance = chance_scores()
     assert trained["semseg/mIoU"] > chance["semseg/mIoU"] + 5, (trained, chance)
     # seeds 0-2 of this run gave RMSE 0.78-0.82 m and delta1 0.86-0.88
@@ -141,8 +113,8 @@ def test_trained_demo_beats_chance(demo_run):
 
 def test_test_script_reproduces_the_logged_validation(demo_run, tmp_path):
     work_dir = demo_run["work_dir"]
-    logged = parse_metrics(demo_run["resumed"], "val")
-    out = run(
+    logged = logged_metrics(demo_run["resumed"], "val")
+    out = run_script(
         [
             "tools/test.py",
             CONFIG,
@@ -155,7 +127,7 @@ def test_test_script_reproduces_the_logged_validation(demo_run, tmp_path):
             "test_dataloader.dataset.num_samples=16",
         ]
     )
-    tested = parse_metrics(out, "test")
+    tested = logged_metrics(out, "test")
     for key in METRICS:
         assert tested[key] == pytest.approx(logged[key], abs=1e-3), key
     # predictions in the dataset formats, one per validation scene
@@ -170,7 +142,7 @@ def test_infer_writes_panels(demo_run, tmp_path):
     for name in ("a", "b"):
         cv2.imwrite(str(images / f"{name}.png"), rng.integers(0, 255, (60, 80, 3)))
     out = tmp_path / "out"
-    run(
+    run_script(
         [
             "tools/infer.py",
             CONFIG,
@@ -192,7 +164,7 @@ def test_infer_writes_panels(demo_run, tmp_path):
 
 def test_plot_tool_draws_the_weights_of_the_run(demo_run, tmp_path):
     png = tmp_path / "weights.png"
-    run(
+    run_script(
         [
             "tools/analysis_tools/plot_task_weights.py",
             str(demo_run["work_dir"]),

@@ -2,15 +2,12 @@
 image sizes (PASCAL 375x500 and 333x500 in one batch, NYUD 61x83), with the
 tiny model, on fake data in the exact on-disk layouts, through the scripts."""
 
-import os
-import re
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
+from script_runner import logged_metrics, run_script
 from tool_loader import load_tool
 
 REPO = Path(__file__).resolve().parents[2]
@@ -44,26 +41,6 @@ CASES = {
 }
 
 
-def run(args):
-    env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
-    proc = subprocess.run(
-        [sys.executable, *args],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=900,
-    )
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-5000:]
-    return proc.stdout + proc.stderr
-
-
-def figures(log, mode):
-    lines = [line for line in log.splitlines() if f"Epoch({mode})" in line]
-    assert lines, f"no Epoch({mode}) line in the log"
-    return dict(re.findall(r"(\w+/[\w.]+): (-?[\d.]+)", lines[-1]))
-
-
 def loaders(root, val_batch):
     options = []
     for split in ("train", "val", "test"):
@@ -88,22 +65,22 @@ def test_train_validate_and_test_at_real_sizes(layout, tmp_path):
     )
     options = TINY + loaders(root, case["val_batch"])
     work_dir = tmp_path / "work"
-    train_log = run(
+    train_log = run_script(
         ["tools/train.py", case["config"], "--work-dir", str(work_dir)]
         + ["--cfg-options"]
         + options
         + SMALL_CROPS
         + ["train_cfg.max_epochs=1", "train_cfg.val_interval=1"]
     )
-    validated = figures(train_log, "val")
+    validated = logged_metrics(train_log, "val")
     preds = tmp_path / "preds"
-    test_log = run(
+    test_log = run_script(
         ["tools/test.py", case["config"], str(work_dir / "epoch_1.pth")]
         + ["--work-dir", str(tmp_path / "test"), "--out", str(preds)]
         + ["--cfg-options"]
         + options
     )
-    tested = figures(test_log, "test")
+    tested = logged_metrics(test_log, "test")
     # the same weights on the same batches: the same figures
     assert validated == tested
     assert {key.split("/")[0] for key in tested} >= set(case["tasks"])
