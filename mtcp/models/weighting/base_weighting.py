@@ -52,6 +52,9 @@ class BaseWeighting(nn.Module, metaclass=ABCMeta):
         history_size (int): How many period means to keep (the newest last).
     """
 
+    #: Whether the weights always sum to T (checked on a loaded state).
+    weights_sum_to_t = False
+
     def __init__(self, tasks: Sequence[str], history_size: int) -> None:
         super().__init__()
         self.tasks = check_tasks(tasks, list(TASKS), "tasks")
@@ -323,12 +326,16 @@ class BaseWeighting(nn.Module, metaclass=ABCMeta):
         """What is wrong with ``weights`` as this strategy's weights, or None.
 
         Every weight must be finite and >= 0, and one at least > 0 (a fixed
-        weight may switch a task off).
+        weight may switch a task off); with ``weights_sum_to_t`` they sum to T.
         """
         if not all(math.isfinite(w) and w >= 0 for w in weights):
             return "weights that are not finite and >= 0"
         if not any(w > 0 for w in weights):
             return "no positive weight"
+        if self.weights_sum_to_t and not math.isclose(
+            sum(weights), self.num_tasks, rel_tol=1e-6
+        ):
+            return f"weights that sum to {sum(weights)}, not T={self.num_tasks}"
         return None
 
     def extra_repr(self) -> str:

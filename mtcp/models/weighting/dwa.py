@@ -28,6 +28,8 @@ class DWA(BaseWeighting):
             paper's value).
     """
 
+    weights_sum_to_t = True
+
     def __init__(self, tasks: Sequence[str], temperature: float = 2.0) -> None:
         if not temperature > 0:
             raise ValueError(f"`temperature` must be > 0, got {temperature}")
@@ -65,8 +67,6 @@ class DWA(BaseWeighting):
             return problem
         if not all(w > 0 for w in weights):
             return "weights that are not all positive"
-        if not math.isclose(sum(weights), self.num_tasks, rel_tol=1e-6):
-            return f"weights that sum to {sum(weights)}, not T={self.num_tasks}"
         return None
 
     def extra_repr(self) -> str:
