@@ -17,6 +17,7 @@ from mtcp.engine.run_checks import check_runner
 from mtcp.engine.runner_setup import (
     adapt_to_cpu_distributed,
     build_runner,
+    close_process_group,
     load_config,
     parse_with_runner_args,
     set_work_dir,
@@ -127,6 +128,7 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     # ones: refuse such a checkpoint before testing
     check_checkpoint_fits(runner.model, args.checkpoint)
     runner.test()
+    close_process_group()
 
 
 if __name__ == "__main__":

@@ -25,6 +25,7 @@ from mtcp.engine.run_checks import check_runner
 from mtcp.engine.runner_setup import (
     adapt_to_cpu_distributed,
     build_runner,
+    close_process_group,
     load_config,
     parse_with_runner_args,
     set_work_dir,
@@ -129,6 +130,7 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     runner = build_runner(build_train_config(args), args.launcher)
     check_runner(runner, "train")
     runner.train()
+    close_process_group()
 
 
 if __name__ == "__main__":

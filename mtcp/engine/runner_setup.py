@@ -146,6 +146,20 @@ def init_cpu_process_group(cfg: Config, launcher: str) -> None:
         torch_dist.init_process_group(backend=cfg.env_cfg.dist_cfg.backend)
 
 
+def close_process_group() -> None:
+    """Wait for every process, then destroy the process group, if any.
+
+    Called by the tools after a run that ended normally. Without it the rank
+    that finishes first leaves the interpreter with its gloo group alive,
+    torch aborts that process ("terminate called without an active
+    exception") while rank 0 may still be writing the last checkpoint, and
+    torchrun then kills the whole job with a failure.
+    """
+    if torch_dist.is_available() and torch_dist.is_initialized():
+        torch_dist.barrier()
+        torch_dist.destroy_process_group()
+
+
 def build_runner(cfg: Config, launcher: str) -> Runner:
     """The Runner of ``cfg`` (or its ``runner_type``), after joining the
     process group on CPU-only distributed runs."""
