@@ -148,6 +148,22 @@ class BaseTaskHead(BaseModule):
         """Map the raw (C, H, W) output to the task's prediction."""
         raise NotImplementedError
 
+    @classmethod
+    def random_label(
+        cls, num_classes: int, size: Sequence[int], generator: torch.Generator
+    ) -> torch.Tensor:
+        """A random label map of this kind, every pixel labelled, (C, H, W)
+        (synthetic batches of the benchmarks)."""
+        raise NotImplementedError
+
+    @classmethod
+    def random_prediction(
+        cls, num_classes: int, size: Sequence[int], generator: torch.Generator
+    ) -> torch.Tensor:
+        """A random prediction of this kind, as :meth:`predict_by_feat` gives
+        it: by default a label map of :meth:`random_label`."""
+        return cls.random_label(num_classes, size, generator)
+
     def predict_by_feat(self, pred: torch.Tensor, meta: dict) -> torch.Tensor:
         """Map one raw output (1, C, h, w) to the original image (C', H, W).
 
@@ -178,6 +194,10 @@ class ClassMapHead(BaseTaskHead):
     def activate(self, pred: torch.Tensor) -> torch.Tensor:
         return pred.argmax(dim=0, keepdim=True)
 
+    @classmethod
+    def random_label(cls, num_classes, size, generator) -> torch.Tensor:
+        return torch.randint(0, num_classes, (1, *size), generator=generator)
+
 
 @MODELS.register_module()
 class DepthHead(BaseTaskHead):
@@ -191,6 +211,11 @@ class DepthHead(BaseTaskHead):
 
     def activate(self, pred: torch.Tensor) -> torch.Tensor:
         return pred.clamp(min=0)
+
+    @classmethod
+    def random_label(cls, num_classes, size, generator) -> torch.Tensor:
+        """Depths in 0.5-10 m."""
+        return 0.5 + 9.5 * torch.rand(1, *size, generator=generator)
 
 
 @MODELS.register_module()
@@ -216,6 +241,10 @@ class NormalsHead(BaseTaskHead):
     def activate(self, pred: torch.Tensor) -> torch.Tensor:
         return F.normalize(pred, dim=0)
 
+    @classmethod
+    def random_label(cls, num_classes, size, generator) -> torch.Tensor:
+        return F.normalize(torch.randn(3, *size, generator=generator), dim=0)
+
 
 @MODELS.register_module()
 class BinaryMapHead(BaseTaskHead):
@@ -226,3 +255,12 @@ class BinaryMapHead(BaseTaskHead):
 
     def activate(self, pred: torch.Tensor) -> torch.Tensor:
         return pred.sigmoid()
+
+    @classmethod
+    def random_label(cls, num_classes, size, generator) -> torch.Tensor:
+        return torch.randint(0, 2, (1, *size), generator=generator)
+
+    @classmethod
+    def random_prediction(cls, num_classes, size, generator) -> torch.Tensor:
+        """Probabilities in [0, 1)."""
+        return torch.rand(1, *size, generator=generator)
