@@ -71,9 +71,9 @@ class MultiTaskResize(Resize):
         backend: str = "cv2",
     ) -> None:
         super().__init__(
-            scale=scale,
-            scale_factor=scale_factor,
-            keep_ratio=keep_ratio,
+            scale,
+            scale_factor,
+            keep_ratio,
             interpolation=interpolation,
             backend=backend,
         )
@@ -105,25 +105,17 @@ class MultiTaskRandomResize(MultiTaskResize):
     Args:
         scale (tuple[int, int]): Base (w, h).
         ratio_range (tuple[float, float]): (min, max) ratio.
-        keep_ratio (bool): Keep the aspect ratio. Defaults to True.
-        interpolation (str): Image interpolation. Defaults to 'bilinear'.
-        backend (str): 'cv2' or 'pillow'. Defaults to 'cv2'.
+        **resize_kwargs: ``keep_ratio``, ``interpolation`` and ``backend`` of
+            :class:`MultiTaskResize`.
     """
 
     def __init__(
         self,
         scale: Tuple[int, int],
         ratio_range: Tuple[float, float],
-        keep_ratio: bool = True,
-        interpolation: str = "bilinear",
-        backend: str = "cv2",
+        **resize_kwargs,
     ) -> None:
-        super().__init__(
-            scale=scale,
-            keep_ratio=keep_ratio,
-            interpolation=interpolation,
-            backend=backend,
-        )
+        super().__init__(scale=scale, **resize_kwargs)
         if not (len(ratio_range) == 2 and 0 < ratio_range[0] <= ratio_range[1]):
             raise ValueError(
                 f"ratio_range must be (min, max) with 0 < min <= max, got {ratio_range}"
