@@ -1,11 +1,9 @@
 """Semantic segmentation and human parts: mIoU, pixel and class accuracy."""
 
-import logging
 from typing import Dict, Optional, Sequence
 
 import numpy as np
 import torch
-from mmengine.logging import print_log
 from mmseg.evaluation import IoUMetric
 from prettytable import PrettyTable
 
@@ -13,10 +11,9 @@ from .base_meter import (
     ArrayLike,
     BaseMeter,
     Statistics,
-    check_same_size,
-    squeeze_single_channel,
+    single_channel_pair,
     summary_table,
-    to_tensor,
+    warn_nothing_evaluated,
 )
 
 ABSENT_CLASS_MODES = ("zero", "nan")
@@ -83,9 +80,7 @@ class SegmentationMeter(BaseMeter):
         return dict(intersect=zeros, pred_area=zeros.copy(), label_area=zeros.copy())
 
     def statistics(self, pred: ArrayLike, gt: ArrayLike) -> Statistics:
-        pred = squeeze_single_channel(to_tensor(pred), f"{self.task} prediction")
-        gt = squeeze_single_channel(to_tensor(gt), f"{self.task} label")
-        check_same_size(pred, gt, self.task)
+        pred, gt = single_channel_pair(pred, gt, self.task)
         gt = gt.to(pred.device).long()
         pred = pred.long()
         valid = gt != self.ignore_index
@@ -135,11 +130,7 @@ class SegmentationMeter(BaseMeter):
         """Return ``mIoU``, ``aAcc`` and ``mAcc``, all in percent."""
         total = self.state["label_area"].sum()
         if total == 0:
-            print_log(
-                f"{self.task}: no labelled pixel was evaluated; its figures are NaN",
-                logger="current",
-                level=logging.WARNING,
-            )
+            warn_nothing_evaluated(self.task, "labelled pixel")
             return dict(mIoU=float("nan"), aAcc=float("nan"), mAcc=float("nan"))
         per_class = self.class_results()
         mean = np.mean if self.absent_class == "zero" else np.nanmean
