@@ -85,20 +85,13 @@ class SegmentationMeter(BaseMeter):
         pred = pred.long()
         valid = gt != self.ignore_index
         num_classes = self.num_classes
-        label = torch.where(valid, gt, 0)
-        if label.min() < 0 or label.max() >= num_classes:
-            raise ValueError(
-                f"{self.task} label has values in [{label.min().item()}, "
-                f"{label.max().item()}] besides ignore ({self.ignore_index}); "
-                f"expected 0..{num_classes - 1}"
-            )
+        self._check_class_range(
+            torch.where(valid, gt, 0),
+            "label has values",
+            f" besides ignore ({self.ignore_index})",
+        )
         pred = torch.where(valid, pred, 0)
-        if pred.min() < 0 or pred.max() >= num_classes:
-            raise ValueError(
-                f"{self.task} prediction has class indices in "
-                f"[{pred.min().item()}, {pred.max().item()}]; expected "
-                f"0..{num_classes - 1}"
-            )
+        self._check_class_range(pred, "prediction has class indices", "")
         intersect, _, pred_area, label_area = IoUMetric.intersect_and_union(
             pred, gt, num_classes, self.ignore_index
         )
@@ -111,6 +104,14 @@ class SegmentationMeter(BaseMeter):
                 ("label_area", label_area),
             )
         }
+
+    def _check_class_range(self, x: torch.Tensor, what: str, note: str) -> None:
+        """Raise naming ``what`` unless every value of ``x`` is in 0..K-1."""
+        if x.min() < 0 or x.max() >= self.num_classes:
+            raise ValueError(
+                f"{self.task} {what} in [{x.min().item()}, {x.max().item()}]"
+                f"{note}; expected 0..{self.num_classes - 1}"
+            )
 
     def class_results(self) -> Dict[str, np.ndarray]:
         """Return per-class ``IoU`` and ``Acc`` in percent.
