@@ -34,6 +34,12 @@ def label_maps(results: dict) -> Iterator[Tuple[TaskInfo, str]]:
             yield _TASK_OF_KEY[key], key
 
 
+def fields_repr(transform: BaseTransform, *names: str) -> str:
+    """``ClassName(name=value, ...)`` of the transform's attributes ``names``."""
+    fields = ", ".join(f"{name}={getattr(transform, name)}" for name in names)
+    return f"{type(transform).__name__}({fields})"
+
+
 def _renormalise(normals: np.ndarray) -> np.ndarray:
     norm = np.linalg.norm(normals, axis=-1, keepdims=True)
     # the zero vector marks invalid pixels and must stay zero
@@ -134,10 +140,7 @@ class MultiTaskRandomResize(MultiTaskResize):
         return results
 
     def __repr__(self) -> str:
-        return (
-            f"{self.__class__.__name__}(scale={self.scale}, "
-            f"ratio_range={self.ratio_range}, keep_ratio={self.keep_ratio})"
-        )
+        return fields_repr(self, "scale", "ratio_range", "keep_ratio")
 
 
 @TRANSFORMS.register_module()
@@ -177,10 +180,7 @@ class MultiTaskRandomCrop(RandomCrop):
         return super().transform(results)
 
     def __repr__(self) -> str:
-        return (
-            f"{self.__class__.__name__}(crop_size={self.crop_size}, "
-            f"cat_max_ratio={self.cat_max_ratio})"
-        )
+        return fields_repr(self, "crop_size", "cat_max_ratio")
 
 
 @TRANSFORMS.register_module()
@@ -254,7 +254,4 @@ class MultiTaskPad(BaseTransform):
         return results
 
     def __repr__(self) -> str:
-        return (
-            f"{self.__class__.__name__}(size={self.size}, "
-            f"img_pad_val={self.img_pad_val})"
-        )
+        return fields_repr(self, "size", "img_pad_val")
