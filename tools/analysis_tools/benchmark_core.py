@@ -2,6 +2,7 @@
 overrides, the model and its synthetic batch, the timed training and
 inference steps, parameters, FLOPs and the table of results."""
 
+import argparse
 import resource
 import statistics
 import sys
@@ -25,6 +26,18 @@ from mtcp.structures import TASKS, MultiTaskDataSample
 AMP_DTYPES = dict(none=None, fp16=torch.float16, bf16=torch.bfloat16)
 # Share of pixels given the ignore / invalid value in the synthetic labels.
 INVALID_FRACTION = 0.05
+
+
+def model_batch_parser(description: str) -> argparse.ArgumentParser:
+    """A parser with the options every measurement of a config's model
+    takes: the config, the input size and the batch size."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("config", help="config file with a `model` field")
+    parser.add_argument(
+        "--input-size", type=int, nargs=2, default=(448, 576), metavar=("H", "W")
+    )
+    parser.add_argument("--batch-size", type=int, default=2)
+    return parser
 
 
 def set_checkpointing(model: Config, enabled: bool) -> None:
