@@ -165,6 +165,16 @@ def load_checkpoint_strictly(model: torch.nn.Module, filename: str) -> dict:
     return checkpoint
 
 
+def _is_extra_state(key: str) -> bool:
+    return key.rsplit(".", 1)[-1] == "_extra_state"
+
+
+def _listed(keys: List[str]) -> str:
+    shown = ", ".join(keys[:MAX_LISTED])
+    more = len(keys) - MAX_LISTED
+    return f"{shown} (and {more} more)" if more > 0 else shown
+
+
 def check_pretrained_fits(
     module: torch.nn.Module,
     state_dict: Dict[str, torch.Tensor],
@@ -226,13 +236,3 @@ def refuse_unfitting_pretrained(
         yield
     finally:
         handle.remove()
-
-
-def _is_extra_state(key: str) -> bool:
-    return key.rsplit(".", 1)[-1] == "_extra_state"
-
-
-def _listed(keys: List[str]) -> str:
-    shown = ", ".join(keys[:MAX_LISTED])
-    more = len(keys) - MAX_LISTED
-    return f"{shown} (and {more} more)" if more > 0 else shown

@@ -254,4 +254,7 @@ class MultiTaskPad(BaseTransform):
         return results
 
     def __repr__(self) -> str:
-        return fields_repr(self, "size", "img_pad_val")
+        return (
+            f"{self.__class__.__name__}(size={self.size}, "
+            f"img_pad_val={self.img_pad_val})"
+        )

@@ -74,12 +74,6 @@ class MultiTaskVisualizationHook(Hook):
         self._val_index = 0
         self._test_index = 0
 
-    def _to_draw(
-        self, outputs: SampleList
-    ) -> Iterator[Tuple[int, MultiTaskDataSample]]:
-        """(batch index, data sample) of every output; none unless ``draw``."""
-        return enumerate(outputs) if self.draw else iter(())
-
     @staticmethod
     def _input_image(
         data_batch: dict, index: int, data_sample: MultiTaskDataSample
@@ -119,6 +113,12 @@ class MultiTaskVisualizationHook(Hook):
             out_file=out_file,
             step=step,
         )
+
+    def _to_draw(
+        self, outputs: SampleList
+    ) -> Iterator[Tuple[int, MultiTaskDataSample]]:
+        """(batch index, data sample) of every output; none unless ``draw``."""
+        return enumerate(outputs) if self.draw else iter(())
 
     def before_val_epoch(self, runner: Runner) -> None:
         self._val_index = 0

@@ -120,6 +120,22 @@ class BaseTaskHead(BaseModule):
         """Boolean (B, 1, H, W) mask of the pixels of ``gt`` carrying a label."""
         return gt != IGNORE_INDEX
 
+    @classmethod
+    def random_label(
+        cls, num_classes: int, size: Sequence[int], generator: torch.Generator
+    ) -> torch.Tensor:
+        """A random label map of this kind, every pixel labelled, (C, H, W)
+        (synthetic batches of the benchmarks)."""
+        raise NotImplementedError
+
+    @classmethod
+    def random_prediction(
+        cls, num_classes: int, size: Sequence[int], generator: torch.Generator
+    ) -> torch.Tensor:
+        """A random prediction of this kind, as :meth:`predict_by_feat` gives
+        it: by default a label map of :meth:`random_label`."""
+        return cls.random_label(num_classes, size, generator)
+
     def loss_by_feat(
         self, preds: Dict[str, torch.Tensor], gt: torch.Tensor, task: str
     ) -> Dict[str, torch.Tensor]:
@@ -148,22 +164,6 @@ class BaseTaskHead(BaseModule):
         """Map the raw (C, H, W) output to the task's prediction."""
         raise NotImplementedError
 
-    @classmethod
-    def random_label(
-        cls, num_classes: int, size: Sequence[int], generator: torch.Generator
-    ) -> torch.Tensor:
-        """A random label map of this kind, every pixel labelled, (C, H, W)
-        (synthetic batches of the benchmarks)."""
-        raise NotImplementedError
-
-    @classmethod
-    def random_prediction(
-        cls, num_classes: int, size: Sequence[int], generator: torch.Generator
-    ) -> torch.Tensor:
-        """A random prediction of this kind, as :meth:`predict_by_feat` gives
-        it: by default a label map of :meth:`random_label`."""
-        return cls.random_label(num_classes, size, generator)
-
     def predict_by_feat(self, pred: torch.Tensor, meta: dict) -> torch.Tensor:
         """Map one raw output (1, C, h, w) to the original image (C', H, W).
 
@@ -191,12 +191,12 @@ class ClassMapHead(BaseTaskHead):
 
     kind = "class"
 
-    def activate(self, pred: torch.Tensor) -> torch.Tensor:
-        return pred.argmax(dim=0, keepdim=True)
-
     @classmethod
     def random_label(cls, num_classes, size, generator) -> torch.Tensor:
         return torch.randint(0, num_classes, (1, *size), generator=generator)
+
+    def activate(self, pred: torch.Tensor) -> torch.Tensor:
+        return pred.argmax(dim=0, keepdim=True)
 
 
 @MODELS.register_module()
@@ -206,16 +206,16 @@ class DepthHead(BaseTaskHead):
     kind = "depth"
     fixed_channels = 1
 
+    @classmethod
+    def random_label(cls, num_classes, size, generator) -> torch.Tensor:
+        """Depths in 0.5-10 m."""
+        return 0.5 + 9.5 * torch.rand(1, *size, generator=generator)
+
     def labelled(self, gt: torch.Tensor) -> torch.Tensor:
         return gt > 0
 
     def activate(self, pred: torch.Tensor) -> torch.Tensor:
         return pred.clamp(min=0)
-
-    @classmethod
-    def random_label(cls, num_classes, size, generator) -> torch.Tensor:
-        """Depths in 0.5-10 m."""
-        return 0.5 + 9.5 * torch.rand(1, *size, generator=generator)
 
 
 @MODELS.register_module()
@@ -229,6 +229,10 @@ class NormalsHead(BaseTaskHead):
     kind = "normals"
     fixed_channels = 3
 
+    @classmethod
+    def random_label(cls, num_classes, size, generator) -> torch.Tensor:
+        return F.normalize(torch.randn(3, *size, generator=generator), dim=0)
+
     def labelled(self, gt: torch.Tensor) -> torch.Tensor:
         return (gt != 0).any(dim=1, keepdim=True)
 
@@ -240,10 +244,6 @@ class NormalsHead(BaseTaskHead):
 
     def activate(self, pred: torch.Tensor) -> torch.Tensor:
         return F.normalize(pred, dim=0)
-
-    @classmethod
-    def random_label(cls, num_classes, size, generator) -> torch.Tensor:
-        return F.normalize(torch.randn(3, *size, generator=generator), dim=0)
 
 
 @MODELS.register_module()
