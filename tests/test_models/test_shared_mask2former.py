@@ -47,6 +47,15 @@ def tiny(**kwargs) -> SharedMask2Former:
     return model
 
 
+def tiny_pretrained(path: str) -> SharedMask2Former:
+    """The tiny model, to be initialised from the checkpoint ``path``."""
+    return SharedMask2Former(
+        TINY_SWIN,
+        TINY_MASK2FORMER_HEAD,
+        init_cfg=dict(type="Pretrained", checkpoint=path),
+    )
+
+
 @contextmanager
 def log_capture():
     """The messages mmengine's current logger emits inside the block."""
@@ -161,11 +170,7 @@ def test_partial_checkpoint_reports_keys_by_name(tmp_path):
     path = str(tmp_path / "partial.pth")
     torch.save({"state_dict": state_dict}, path)
 
-    model = SharedMask2Former(
-        TINY_SWIN,
-        TINY_MASK2FORMER_HEAD,
-        init_cfg=dict(type="Pretrained", checkpoint=path),
-    )
+    model = tiny_pretrained(path)
     with log_capture() as messages:
         model.init_weights()
     log = "\n".join(messages)
@@ -181,11 +186,7 @@ def test_partial_checkpoint_reports_keys_by_name(tmp_path):
 def test_checkpoint_without_matching_keys_is_an_error(tmp_path):
     path = str(tmp_path / "other.pth")
     torch.save({"state_dict": {"head.fc.weight": torch.zeros(2, 2)}}, path)
-    model = SharedMask2Former(
-        TINY_SWIN,
-        TINY_MASK2FORMER_HEAD,
-        init_cfg=dict(type="Pretrained", checkpoint=path),
-    )
+    model = tiny_pretrained(path)
     num_weights = len(model.state_dict())
     with pytest.raises(CheckpointError) as error:
         model.init_weights()
@@ -206,11 +207,7 @@ def test_checkpoint_with_weights_of_another_shape_is_an_error(tmp_path):
     path = str(tmp_path / "wider.pth")
     torch.save({"state_dict": state_dict}, path)
     torch.manual_seed(1)
-    model = SharedMask2Former(
-        TINY_SWIN,
-        TINY_MASK2FORMER_HEAD,
-        init_cfg=dict(type="Pretrained", checkpoint=path),
-    )
+    model = tiny_pretrained(path)
     with pytest.raises(CheckpointError) as error:
         model.init_weights()
     message = str(error.value)
@@ -261,11 +258,7 @@ def test_swin_s_preset_is_read_from_mmseg_config():
 
 def test_missing_checkpoint_file_says_where_to_download(tmp_path):
     path = str(tmp_path / "absent.pth")
-    model = SharedMask2Former(
-        TINY_SWIN,
-        TINY_MASK2FORMER_HEAD,
-        init_cfg=dict(type="Pretrained", checkpoint=path),
-    )
+    model = tiny_pretrained(path)
     with pytest.raises(FileNotFoundError) as error:
         model.init_weights()
     message = str(error.value)
