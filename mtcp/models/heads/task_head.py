@@ -206,16 +206,16 @@ class DepthHead(BaseTaskHead):
     kind = "depth"
     fixed_channels = 1
 
-    @classmethod
-    def random_label(cls, num_classes, size, generator) -> torch.Tensor:
-        """Depths in 0.5-10 m."""
-        return 0.5 + 9.5 * torch.rand(1, *size, generator=generator)
-
     def labelled(self, gt: torch.Tensor) -> torch.Tensor:
         return gt > 0
 
     def activate(self, pred: torch.Tensor) -> torch.Tensor:
         return pred.clamp(min=0)
+
+    @classmethod
+    def random_label(cls, num_classes, size, generator) -> torch.Tensor:
+        """Depths in 0.5-10 m."""
+        return 0.5 + 9.5 * torch.rand(1, *size, generator=generator)
 
 
 @MODELS.register_module()
