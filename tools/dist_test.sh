@@ -6,28 +6,8 @@
 # GPUS is the number of processes per node; without GPUs they run on CPU (gloo).
 set -euo pipefail
 
-if [ $# -lt 3 ]; then
-    echo "usage: $0 CONFIG CHECKPOINT GPUS [test.py options]" >&2
-    exit 2
-fi
-
-CONFIG=$1
-CHECKPOINT=$2
-GPUS=$3
-NNODES=${NNODES:-1}
-NODE_RANK=${NODE_RANK:-0}
-PORT=${PORT:-29500}
-MASTER_ADDR=${MASTER_ADDR:-"127.0.0.1"}
+USAGE="usage: $0 CONFIG CHECKPOINT GPUS [test.py options]"
+[ $# -ge 3 ] || { echo "$USAGE" >&2; exit 2; }
 TOOLS_DIR=$(dirname "$0")
-
-PYTHONPATH="$TOOLS_DIR/..${PYTHONPATH:+:$PYTHONPATH}" \
-python -m torch.distributed.run \
-    --nnodes="$NNODES" \
-    --node_rank="$NODE_RANK" \
-    --master_addr="$MASTER_ADDR" \
-    --nproc_per_node="$GPUS" \
-    --master_port="$PORT" \
-    "$TOOLS_DIR/test.py" \
-    "$CONFIG" \
-    "$CHECKPOINT" \
+exec bash "$TOOLS_DIR/dist_launch.sh" "$3" "$TOOLS_DIR/test.py" "$1" "$2" \
     --launcher pytorch "${@:4}"

@@ -8,7 +8,7 @@ Usage::
 
 Multi-process training goes through ``tools/dist_train.sh`` (torchrun) or
 ``tools/slurm_train.sh``. On a machine without an accelerator the processes
-talk over gloo (see :func:`adapt_to_cpu_distributed`).
+talk over gloo (see :func:`~mtcp.engine.runner_setup.adapt_to_cpu_distributed`).
 """
 
 import argparse
@@ -21,15 +21,8 @@ from mmengine.logging import print_log
 
 # Registers mtcp's modules even when a config has no ``custom_imports``.
 import mtcp  # noqa: F401
+from mtcp.engine import runner_setup
 from mtcp.engine.run_checks import check_runner
-from mtcp.engine.runner_setup import (
-    adapt_to_cpu_distributed,
-    build_runner,
-    close_process_group,
-    load_config,
-    parse_with_runner_args,
-    set_work_dir,
-)
 from mtcp.utils import resolve_resume
 
 
@@ -59,7 +52,7 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
         help="scale the learning rate linearly with the total batch size "
         "(GPUs x batch per GPU) against the config's auto_scale_lr.base_batch_size",
     )
-    return parse_with_runner_args(parser, argv)
+    return runner_setup.parse_with_runner_args(parser, argv)
 
 
 def enable_amp(cfg: Config) -> None:
@@ -112,25 +105,25 @@ def enable_auto_scale_lr(cfg: Config, config_path: str) -> None:
 
 def build_train_config(args: argparse.Namespace) -> Config:
     """The config a training run uses, with every command-line option applied."""
-    cfg = load_config(args.config, args.cfg_options)
+    cfg = runner_setup.load_config(args.config, args.cfg_options)
     cfg.launcher = args.launcher
-    set_work_dir(cfg, args.config, args.work_dir)
+    runner_setup.set_work_dir(cfg, args.config, args.work_dir)
     if args.amp:
         enable_amp(cfg)
     if args.auto_scale_lr:
         enable_auto_scale_lr(cfg, args.config)
     cfg.resume = args.resume
     resolve_resume(cfg)
-    adapt_to_cpu_distributed(cfg, args.launcher)
+    runner_setup.adapt_to_cpu_distributed(cfg, args.launcher)
     return cfg
 
 
 def main(argv: Optional[Sequence[str]] = None) -> None:
     args = parse_args(argv)
-    runner = build_runner(build_train_config(args), args.launcher)
+    runner = runner_setup.build_runner(build_train_config(args), args.launcher)
     check_runner(runner, "train")
     runner.train()
-    close_process_group()
+    runner_setup.close_process_group()
 
 
 if __name__ == "__main__":

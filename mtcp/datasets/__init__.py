@@ -1,3 +1,4 @@
+from . import transforms
 from .base_multitask_dataset import BaseMultiTaskDataset
 from .cityscapes_mt import CityscapesMTDataset
 from .multitask_folder import MultiTaskFolderDataset
@@ -5,15 +6,7 @@ from .nyudv2_mt import NYUDv2MTDataset
 from .pascal_context_mt import PascalContextMTDataset
 from .seeded_sampling import SampleKey, SeededAugmentationMixin, SeededSampler
 from .synthetic_scenes import SyntheticScenesDataset
-from .transforms import (
-    LoadMultiTaskAnnotations,
-    MultiTaskPad,
-    MultiTaskRandomCrop,
-    MultiTaskRandomFlip,
-    MultiTaskRandomResize,
-    MultiTaskResize,
-    PackMultiTaskInputs,
-)
+from .transforms import *  # noqa: F401,F403
 
 __all__ = [
     "BaseMultiTaskDataset",
@@ -25,11 +18,4 @@ __all__ = [
     "SampleKey",
     "SeededAugmentationMixin",
     "SeededSampler",
-    "LoadMultiTaskAnnotations",
-    "MultiTaskResize",
-    "MultiTaskRandomResize",
-    "MultiTaskRandomCrop",
-    "MultiTaskRandomFlip",
-    "MultiTaskPad",
-    "PackMultiTaskInputs",
-]
+] + transforms.__all__

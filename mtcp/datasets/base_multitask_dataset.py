@@ -1,11 +1,11 @@
 import os.path as osp
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 from mmengine import fileio
 from mmengine.dataset import BaseDataset
 
-from mtcp.structures import check_tasks
+from mtcp.structures import TASKS, check_tasks
 
 from .seeded_sampling import SeededAugmentationMixin
 
@@ -77,6 +77,42 @@ class BaseMultiTaskDataset(SeededAugmentationMixin, BaseDataset):
             serialize_data=serialize_data,
             indices=indices,
         )
+
+    def class_counts(self) -> Dict[str, int]:
+        """The class count of every class task whose class names the
+        metainfo holds (``TaskInfo.classes_key``)."""
+        return {
+            task: len(self.metainfo[info.classes_key])
+            for task, info in TASKS.items()
+            if info.classes_key in self.metainfo
+        }
+
+    def _data_infos(
+        self,
+        ids: Sequence[str],
+        img_paths: Sequence[str],
+        task_files: Dict[str, Tuple[str, Sequence[str]]],
+    ) -> List[dict]:
+        """One data info per id: ``img_path``, ``img_id``, ``tasks``,
+        ``ann_paths`` (task -> file, found by :meth:`_find_files` from
+        ``task_files[task] = (rel_dir, exts)``), ``reduce_zero_label`` and
+        ``num_classes``."""
+        ann_paths = {
+            task: self._find_files(ids, *task_files[task], what=task)
+            for task in self.tasks
+        }
+        num_classes = self.class_counts()
+        return [
+            dict(
+                img_path=img_path,
+                img_id=img_id,
+                tasks=list(self.tasks),
+                ann_paths={task: paths[i] for task, paths in ann_paths.items()},
+                reduce_zero_label=self.REDUCE_ZERO_LABEL,
+                num_classes=num_classes,
+            )
+            for i, (img_id, img_path) in enumerate(zip(ids, img_paths))
+        ]
 
     def _read_split(self, rel_path: str) -> List[str]:
         path = osp.join(self.data_root, rel_path)

@@ -144,7 +144,7 @@ class CityscapesMTDataset(BaseMultiTaskDataset):
         self.label_counts = {
             task: sum(p is not None for p in found) for task, found in labels.items()
         }
-        num_classes = {"semseg": len(self._metainfo["classes"])}
+        num_classes = self.class_counts()
         data_list = []
         for i, (stem, img_file) in enumerate(zip(stems, img_files)):
             info = dict(

@@ -32,8 +32,9 @@ TASK_SUFFIXES: Dict[str, tuple] = {
 }
 # metainfo keys holding the class names and palette of each class task
 CLASS_KEYS = {
-    "semseg": ("classes", "palette"),
-    "parts": ("part_classes", "part_palette"),
+    task: (info.classes_key, info.palette_key)
+    for task, info in TASKS.items()
+    if info.classes_key
 }
 
 

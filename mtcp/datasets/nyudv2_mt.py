@@ -50,19 +50,4 @@ class NYUDv2MTDataset(BaseMultiTaskDataset):
     def load_data_list(self) -> List[dict]:
         ids = self._read_split(osp.join("gt_sets", f"{self.split}.txt"))
         img_paths = self._find_files(ids, "images", (".jpg", ".png"), "image")
-        ann_paths = {
-            task: self._find_files(ids, *self._TASK_FILES[task], what=task)
-            for task in self.tasks
-        }
-        num_classes = {"semseg": len(self.metainfo["classes"])}
-        return [
-            dict(
-                img_path=img_path,
-                img_id=img_id,
-                tasks=list(self.tasks),
-                ann_paths={task: paths[i] for task, paths in ann_paths.items()},
-                reduce_zero_label=self.REDUCE_ZERO_LABEL,
-                num_classes=num_classes,
-            )
-            for i, (img_id, img_path) in enumerate(zip(ids, img_paths))
-        ]
+        return self._data_infos(ids, img_paths, self._TASK_FILES)

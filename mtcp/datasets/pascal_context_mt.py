@@ -66,22 +66,4 @@ class PascalContextMTDataset(BaseMultiTaskDataset):
         task_files = dict(self._TASK_FILES)
         if "semseg" in self.tasks:
             task_files["semseg"] = (self._semseg_dir(), (".png",))
-        ann_paths = {
-            task: self._find_files(ids, *task_files[task], what=task)
-            for task in self.tasks
-        }
-        num_classes = {
-            "semseg": len(self.metainfo["classes"]),
-            "parts": len(self.metainfo["part_classes"]),
-        }
-        return [
-            dict(
-                img_path=img_path,
-                img_id=img_id,
-                tasks=list(self.tasks),
-                ann_paths={task: paths[i] for task, paths in ann_paths.items()},
-                reduce_zero_label=False,
-                num_classes=num_classes,
-            )
-            for i, (img_id, img_path) in enumerate(zip(ids, img_paths))
-        ]
+        return self._data_infos(ids, img_paths, task_files)

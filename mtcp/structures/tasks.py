@@ -3,11 +3,12 @@
 One entry per task: the name used in configs (``tasks=['semseg', 'depth']``),
 the key of its label map in a transform's ``results`` dict, the field of the
 data sample (``gt_<field>`` / ``pred_<field>``), the value used to pad its
-label map, how it is predicted and how many channels its label map has.
+label map, how it is predicted, how many channels its label map has and,
+for class tasks, the ``dataset_meta`` keys of its class names and palette.
 """
 
 from dataclasses import dataclass
-from typing import Dict, List, Sequence
+from typing import Dict, List, Optional, Sequence
 
 
 @dataclass(frozen=True)
@@ -23,6 +24,10 @@ class TaskInfo:
             ``'depth'`` (metric depth, 0 = invalid), ``'normals'`` (unit
             vectors, zero vector = invalid) or ``'binary'`` (0/1, 255 = ignore).
         label_channels (int): Channels of the label map (3 for normals).
+        classes_key (str, optional): ``dataset_meta`` key of the class names
+            of a class task (None for the others).
+        palette_key (str, optional): ``dataset_meta`` key of the palette of
+            a class task (None for the others).
     """
 
     name: str
@@ -31,6 +36,8 @@ class TaskInfo:
     pad_value: float
     kind: str
     label_channels: int = 1
+    classes_key: Optional[str] = None
+    palette_key: Optional[str] = None
 
     @property
     def gt_field(self) -> str:
@@ -44,8 +51,24 @@ class TaskInfo:
 IGNORE_INDEX = 255
 
 TASKS: Dict[str, TaskInfo] = {
-    "semseg": TaskInfo("semseg", "gt_seg_map", "sem_seg", IGNORE_INDEX, "class"),
-    "parts": TaskInfo("parts", "gt_parts", "parts", IGNORE_INDEX, "class"),
+    "semseg": TaskInfo(
+        "semseg",
+        "gt_seg_map",
+        "sem_seg",
+        IGNORE_INDEX,
+        "class",
+        classes_key="classes",
+        palette_key="palette",
+    ),
+    "parts": TaskInfo(
+        "parts",
+        "gt_parts",
+        "parts",
+        IGNORE_INDEX,
+        "class",
+        classes_key="part_classes",
+        palette_key="part_palette",
+    ),
     "depth": TaskInfo("depth", "gt_depth", "depth", 0.0, "depth"),
     "normals": TaskInfo("normals", "gt_normals", "normals", 0.0, "normals", 3),
     "saliency": TaskInfo("saliency", "gt_saliency", "saliency", IGNORE_INDEX, "binary"),

@@ -7,13 +7,19 @@ Testing and inference load through :func:`load_checkpoint_strictly`, which
 refuses such a checkpoint with the mismatching keys listed, refuses weights
 that are NaN or infinite (naming the tensors) and explains a file that is not
 a checkpoint at all in its own words.
+
+Pretrained weights load through mmengine's ``PretrainedInit``, which is
+lenient too (it only logs missing and unexpected keys, and weights of another
+shape); :func:`refuse_unfitting_pretrained` makes a checkpoint that matches
+none of a module's weights, or holds one of another shape, an error.
 """
 
 import os.path as osp
 import pickle
 import re
 from collections import OrderedDict
-from typing import Dict, List
+from contextlib import contextmanager
+from typing import Dict, Iterator, List
 
 import torch
 from mmengine.model import is_model_wrapper
@@ -167,3 +173,66 @@ def _listed(keys: List[str]) -> str:
     shown = ", ".join(keys[:MAX_LISTED])
     more = len(keys) - MAX_LISTED
     return f"{shown} (and {more} more)" if more > 0 else shown
+
+
+def check_pretrained_fits(
+    module: torch.nn.Module,
+    state_dict: Dict[str, torch.Tensor],
+    prefix: str,
+    filename: str,
+) -> None:
+    """Raise unless some of ``module``'s weights are in ``state_dict`` and
+    every one there has the module's shape.
+
+    Missing and unexpected keys alone are allowed (mmengine logs them): a
+    pretrained checkpoint may cover only part of a model.
+
+    Args:
+        module (nn.Module): The module being loaded.
+        state_dict (dict): The weights being loaded into it.
+        prefix (str): The module's prefix in ``state_dict``.
+        filename (str): The checkpoint, for the message.
+    """
+    own = {prefix + k: v for k, v in module.state_dict().items()}
+    matched = [k for k in own if k in state_dict]
+    mis_shaped = [
+        f"{k} {tuple(state_dict[k].shape)} (model: {tuple(own[k].shape)})"
+        for k in matched
+        if not _is_extra_state(k) and state_dict[k].shape != own[k].shape
+    ]
+    if matched and not mis_shaped:
+        return
+    missing = [k for k in own if k not in state_dict]
+    problems = [
+        f"{len(matched) - len(mis_shaped)} of the model's {len(own)} weights "
+        "match the checkpoint's keys and shapes"
+    ]
+    if mis_shaped:
+        problems.append(f"of another shape: {_listed(mis_shaped)}")
+    if missing:
+        problems.append(f"missing in the checkpoint: {_listed(missing)}")
+    problems.append(f"the checkpoint has e.g. {_listed(list(state_dict))}")
+    raise CheckpointError(
+        f"{filename} does not fit {type(module).__name__} as pretrained "
+        "weights: "
+        + "; ".join(problems)
+        + ". Is it a checkpoint of another model or size?"
+    )
+
+
+@contextmanager
+def refuse_unfitting_pretrained(
+    module: torch.nn.Module, filename: str
+) -> Iterator[None]:
+    """Within the block, loading weights into ``module`` (e.g. by mmengine's
+    ``PretrainedInit`` in ``init_weights``) raises :class:`CheckpointError`
+    through :func:`check_pretrained_fits` when they do not fit it."""
+
+    def check(target, state_dict, prefix, *args) -> None:
+        check_pretrained_fits(target, state_dict, prefix, filename)
+
+    handle = module.register_load_state_dict_pre_hook(check)
+    try:
+        yield
+    finally:
+        handle.remove()

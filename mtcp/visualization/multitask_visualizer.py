@@ -11,7 +11,7 @@ from mtcp.structures import TASKS, MultiTaskDataSample, get_task
 from .colorize import colorize_task
 
 # dataset_meta key of the palette of each class-map task.
-PALETTE_KEYS = {"semseg": "palette", "parts": "part_palette"}
+PALETTE_KEYS = {t: info.palette_key for t, info in TASKS.items() if info.palette_key}
 
 
 @VISUALIZERS.register_module()

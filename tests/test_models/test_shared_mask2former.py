@@ -20,6 +20,7 @@ from mtcp.models.backbones import (
     arch_configs,
     mmseg_config_path,
 )
+from mtcp.utils.strict_loading import CheckpointError
 
 MMSEG_CONFIG = osp.join(
     osp.dirname(mmseg.__file__),
@@ -44,6 +45,15 @@ def tiny(**kwargs) -> SharedMask2Former:
     model = SharedMask2Former(TINY_SWIN, TINY_MASK2FORMER_HEAD, **kwargs)
     model.init_weights()
     return model
+
+
+def tiny_pretrained(path: str) -> SharedMask2Former:
+    """The tiny model, to be initialised from the checkpoint ``path``."""
+    return SharedMask2Former(
+        TINY_SWIN,
+        TINY_MASK2FORMER_HEAD,
+        init_cfg=dict(type="Pretrained", checkpoint=path),
+    )
 
 
 @contextmanager
@@ -160,11 +170,7 @@ def test_partial_checkpoint_reports_keys_by_name(tmp_path):
     path = str(tmp_path / "partial.pth")
     torch.save({"state_dict": state_dict}, path)
 
-    model = SharedMask2Former(
-        TINY_SWIN,
-        TINY_MASK2FORMER_HEAD,
-        init_cfg=dict(type="Pretrained", checkpoint=path),
-    )
+    model = tiny_pretrained(path)
     with log_capture() as messages:
         model.init_weights()
     log = "\n".join(messages)
@@ -177,19 +183,43 @@ def test_partial_checkpoint_reports_keys_by_name(tmp_path):
     assert torch.equal(model.state_dict()[name], source.state_dict()[name])
 
 
-def test_checkpoint_without_matching_keys_is_reported(tmp_path):
+def test_checkpoint_without_matching_keys_is_an_error(tmp_path):
     path = str(tmp_path / "other.pth")
     torch.save({"state_dict": {"head.fc.weight": torch.zeros(2, 2)}}, path)
-    model = SharedMask2Former(
-        TINY_SWIN,
-        TINY_MASK2FORMER_HEAD,
-        init_cfg=dict(type="Pretrained", checkpoint=path),
-    )
-    with log_capture() as messages:
+    model = tiny_pretrained(path)
+    num_weights = len(model.state_dict())
+    with pytest.raises(CheckpointError) as error:
         model.init_weights()
-    log = "\n".join(messages)
-    assert "unexpected key in source state_dict: head.fc.weight" in log
-    assert "backbone.patch_embed.projection.weight" in log
+    message = str(error.value)
+    assert message.startswith(f"{path} does not fit SharedMask2Former")
+    assert f"0 of the model's {num_weights} weights match" in message
+    assert "missing in the checkpoint: backbone.patch_embed.projection.weight" in (
+        message
+    )
+    assert "the checkpoint has e.g. head.fc.weight" in message
+
+
+def test_checkpoint_with_weights_of_another_shape_is_an_error(tmp_path):
+    state_dict = tiny().state_dict()
+    name = "decode_head.query_feat.weight"
+    shape = tuple(state_dict[name].shape)
+    state_dict[name] = torch.zeros(shape[0] + 1, shape[1])
+    path = str(tmp_path / "wider.pth")
+    torch.save({"state_dict": state_dict}, path)
+    torch.manual_seed(1)
+    model = tiny_pretrained(path)
+    with pytest.raises(CheckpointError) as error:
+        model.init_weights()
+    message = str(error.value)
+    assert message.startswith(f"{path} does not fit SharedMask2Former")
+    num_weights = len(state_dict)
+    assert f"{num_weights - 1} of the model's {num_weights} weights match" in message
+    assert f"of another shape: {name} {(shape[0] + 1, shape[1])} (model: {shape})" in (
+        message
+    )
+    # refused before anything was loaded
+    after = model.state_dict()["backbone.patch_embed.projection.weight"]
+    assert not torch.equal(after, state_dict["backbone.patch_embed.projection.weight"])
 
 
 def test_offline_pretrained_url_names_the_url_and_the_cache(monkeypatch):
@@ -228,11 +258,7 @@ def test_swin_s_preset_is_read_from_mmseg_config():
 
 def test_missing_checkpoint_file_says_where_to_download(tmp_path):
     path = str(tmp_path / "absent.pth")
-    model = SharedMask2Former(
-        TINY_SWIN,
-        TINY_MASK2FORMER_HEAD,
-        init_cfg=dict(type="Pretrained", checkpoint=path),
-    )
+    model = tiny_pretrained(path)
     with pytest.raises(FileNotFoundError) as error:
         model.init_weights()
     message = str(error.value)

@@ -77,7 +77,7 @@ def test_foreign_default_scope(toy_config):
 def test_scope_added_when_missing(tmp_path):
     path = tmp_path / "bare.py"
     path.write_text("model = dict(type='ToyMultiTaskModel')\n")
-    assert train.load_config(str(path)).default_scope == "mmseg"
+    assert runner_setup.load_config(str(path)).default_scope == "mmseg"
 
 
 def test_amp_on_cpu_is_refused(toy_config, monkeypatch):
@@ -123,7 +123,7 @@ def test_cpu_distributed_uses_gloo_and_no_device_ids(toy_config, monkeypatch):
 def test_cpu_distributed_keeps_a_configured_wrapper(monkeypatch):
     monkeypatch.setattr(runner_setup, "get_device", lambda: "cpu")
     cfg = Config(dict(model_wrapper_cfg=dict(type="MMDistributedDataParallel", foo=1)))
-    train.adapt_to_cpu_distributed(cfg, "pytorch")
+    runner_setup.adapt_to_cpu_distributed(cfg, "pytorch")
     assert cfg.model_wrapper_cfg.foo == 1
     assert cfg.model_wrapper_cfg.device_ids is None
     assert cfg.env_cfg.dist_cfg.backend == "gloo"

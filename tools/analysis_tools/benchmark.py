@@ -55,6 +55,7 @@ from benchmark_core import (  # noqa: E402
     load_config,
     make_batch,
     max_rss_bytes,
+    model_batch_parser,
     set_checkpointing,
     summarize,
     time_inference,
@@ -71,17 +72,13 @@ __all__ = [
     "load_config",
     "make_batch",
     "max_rss_bytes",
+    "model_batch_parser",
     "set_checkpointing",
 ]
 
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("config", help="config file with a `model` field")
-    parser.add_argument(
-        "--input-size", type=int, nargs=2, default=(448, 576), metavar=("H", "W")
-    )
-    parser.add_argument("--batch-size", type=int, default=2)
+    parser = model_batch_parser(__doc__.split("\n")[0])
     parser.add_argument("--amp", choices=list(AMP_DTYPES), default="none")
     parser.add_argument(
         "--channels-last", action="store_true", help="channels-last memory format"

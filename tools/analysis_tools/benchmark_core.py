@@ -2,6 +2,7 @@
 overrides, the model and its synthetic batch, the timed training and
 inference steps, parameters, FLOPs and the table of results."""
 
+import argparse
 import resource
 import statistics
 import sys
@@ -19,11 +20,24 @@ from mmseg.registry import MODELS
 from torch.utils.flop_counter import FlopCounterMode, sdpa_flop_count
 
 import mtcp  # noqa: F401  (registers the modules)
+from mtcp.models.heads import task_head_type
 from mtcp.structures import TASKS, MultiTaskDataSample
 
 AMP_DTYPES = dict(none=None, fp16=torch.float16, bf16=torch.bfloat16)
 # Share of pixels given the ignore / invalid value in the synthetic labels.
 INVALID_FRACTION = 0.05
+
+
+def model_batch_parser(description: str) -> argparse.ArgumentParser:
+    """A parser with the options every measurement of a config's model
+    takes: the config, the input size and the batch size."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("config", help="config file with a `model` field")
+    parser.add_argument(
+        "--input-size", type=int, nargs=2, default=(448, 576), metavar=("H", "W")
+    )
+    parser.add_argument("--batch-size", type=int, default=2)
+    return parser
 
 
 def set_checkpointing(model: Config, enabled: bool) -> None:
@@ -86,23 +100,20 @@ def build_model(cfg: Config, device: torch.device, channels_last: bool) -> nn.Mo
     return model
 
 
-def _random_label(
-    task: str, num_classes: int, size: Sequence[int], generator: torch.Generator
+def random_label(
+    task: str,
+    num_classes: int,
+    size: Sequence[int],
+    generator: torch.Generator,
+    invalid_fraction: float = INVALID_FRACTION,
 ) -> torch.Tensor:
-    """One valid label map of ``task`` in the packed layout of docs/design.md."""
+    """One label map of ``task`` in the packed layout of docs/design.md: its
+    head's random label, with ``invalid_fraction`` of the pixels set to the
+    task's pad value (no label)."""
     info = TASKS[task]
     h, w = size
-    invalid = torch.rand(1, h, w, generator=generator) < INVALID_FRACTION
-    if info.kind == "depth":
-        depth = 0.5 + 9.5 * torch.rand(1, h, w, generator=generator)
-        return depth.masked_fill(invalid, 0.0)
-    if info.kind == "normals":
-        normals = torch.nn.functional.normalize(
-            torch.randn(3, h, w, generator=generator), dim=0
-        )
-        return normals.masked_fill(invalid, 0.0)
-    high = num_classes if info.kind == "class" else 2
-    label = torch.randint(0, high, (1, h, w), generator=generator)
+    invalid = torch.rand(1, h, w, generator=generator) < invalid_fraction
+    label = task_head_type(info.kind).random_label(num_classes, size, generator)
     return label.masked_fill(invalid, info.pad_value)
 
 
@@ -126,7 +137,7 @@ def make_batch(model: nn.Module, batch_size: int, size: Sequence[int], seed: int
             )
         )
         for task in model.tasks:
-            label = _random_label(task, model.out_channels[task], size, generator)
+            label = random_label(task, model.out_channels[task], size, generator)
             setattr(sample, TASKS[task].gt_field, PixelData(data=label))
         samples.append(sample)
     return dict(inputs=inputs, data_samples=samples)

@@ -26,8 +26,10 @@ import argparse
 import importlib.util
 import os.path as osp
 import statistics
+import sys
 import tempfile
 import time
+from pathlib import Path
 from typing import Dict, List, Optional, Sequence
 
 import torch
@@ -40,7 +42,11 @@ from mmseg.registry import DATASETS, METRICS
 from torch.utils.data import DataLoader
 
 import mtcp  # noqa: F401  (registers the modules)
+from mtcp.models.heads import task_head_type
 from mtcp.structures import TASKS, MultiTaskDataSample
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from benchmark_core import random_label  # noqa: E402
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 DEFAULT_CONFIG = osp.join(REPO, "configs", "_base_", "datasets", "nyud.py")
@@ -146,23 +152,9 @@ def _random_sample(
     h, w = size
     sample = MultiTaskDataSample(metainfo=dict(ori_shape=(h, w), img_shape=(h, w)))
     for task in tasks:
-        kind = TASKS[task].kind
-        if kind == "class":
-            gt = torch.randint(0, num_classes, (1, h, w), generator=gen)
-            pred = torch.randint(0, num_classes, (1, h, w), generator=gen)
-        elif kind == "depth":
-            gt = 10 * torch.rand(1, h, w, generator=gen)
-            pred = gt + torch.rand(1, h, w, generator=gen)
-        elif kind == "normals":
-            gt = torch.nn.functional.normalize(
-                torch.randn(3, h, w, generator=gen), dim=0
-            )
-            pred = torch.nn.functional.normalize(
-                gt + 0.3 * torch.randn(3, h, w, generator=gen), dim=0
-            )
-        else:
-            gt = (torch.rand(1, h, w, generator=gen) > 0.5).long()
-            pred = torch.rand(1, h, w, generator=gen)
+        head = task_head_type(TASKS[task].kind)
+        gt = random_label(task, num_classes, size, gen, invalid_fraction=0.0)
+        pred = head.random_prediction(num_classes, size, gen)
         setattr(sample, TASKS[task].gt_field, PixelData(data=gt))
         setattr(sample, TASKS[task].pred_field, PixelData(data=pred))
     return sample.to_dict()

@@ -11,7 +11,9 @@ Example::
 """
 
 import argparse
+import sys
 import time
+from pathlib import Path
 from typing import Callable, Dict, List, Tuple
 
 import numpy as np
@@ -25,6 +27,11 @@ from mtcp.evaluation import (
     SaliencyMeter,
     SegmentationMeter,
 )
+from mtcp.models.heads import task_head_type
+from mtcp.structures import TASKS
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from benchmark_core import random_label  # noqa: E402
 
 NUM_CLASSES = 40
 POOL = 4
@@ -40,26 +47,14 @@ def parse_args() -> argparse.Namespace:
 
 
 def make_images(task: str, size: Tuple[int, int], seed: int) -> List[tuple]:
-    """A few random (prediction, label) pairs, reused to keep memory low."""
+    """A few random (prediction, label) pairs, reused to keep memory low; a
+    tenth of the label pixels carries no label."""
     generator = torch.Generator().manual_seed(seed)
-    h, w = size
+    head = task_head_type(TASKS[task].kind)
     pairs = []
     for _ in range(POOL):
-        if task == "semseg":
-            gt = torch.randint(0, NUM_CLASSES, (1, h, w), generator=generator)
-            gt[torch.rand(1, h, w, generator=generator) < 0.1] = 255
-            pred = torch.randint(0, NUM_CLASSES, (1, h, w), generator=generator)
-        elif task == "depth":
-            gt = torch.rand(1, h, w, generator=generator) * 10
-            gt[torch.rand(1, h, w, generator=generator) < 0.1] = 0
-            pred = gt + torch.randn(1, h, w, generator=generator).abs()
-        elif task == "normals":
-            gt = torch.randn(3, h, w, generator=generator)
-            gt /= gt.norm(dim=0)
-            pred = gt + 0.5 * torch.randn(3, h, w, generator=generator)
-        else:
-            gt = (torch.rand(1, h, w, generator=generator) > 0.7).long()
-            pred = torch.rand(1, h, w, generator=generator)
+        gt = random_label(task, NUM_CLASSES, size, generator, invalid_fraction=0.1)
+        pred = head.random_prediction(NUM_CLASSES, size, generator)
         pairs.append((pred, gt))
     return pairs
 

@@ -19,6 +19,7 @@ from mmengine.config import Config, DictAction
 from mmengine.registry import init_default_scope
 from mmseg.registry import DATASETS
 
+from mtcp.structures import TASKS
 from mtcp.visualization.colorize import colorize_task
 
 
@@ -28,7 +29,7 @@ def render_sample(sample: dict, metainfo: dict) -> np.ndarray:
     data_sample = sample["data_samples"]
     tiles = [inputs]
     for task in data_sample.tasks:
-        palette = metainfo.get("part_palette" if task == "parts" else "palette")
+        palette = metainfo.get(TASKS[task].palette_key)
         data = data_sample.get_gt(task).data.numpy()
         tiles.append(colorize_task(task, data, palette))
     return np.concatenate(tiles, axis=1)

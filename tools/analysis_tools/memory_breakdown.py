@@ -48,6 +48,7 @@ from benchmark import (  # noqa: E402
     load_config,
     make_batch,
     max_rss_bytes,
+    model_batch_parser,
 )
 
 GIB = 2**30
@@ -55,12 +56,7 @@ MIB = 2**20
 
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("config", help="config file with a `model` field")
-    parser.add_argument(
-        "--input-size", type=int, nargs=2, default=(448, 576), metavar=("H", "W")
-    )
-    parser.add_argument("--batch-size", type=int, default=2)
+    parser = model_batch_parser(__doc__.split("\n")[0])
     parser.add_argument(
         "--depth", type=int, default=2, help="module name parts per row (default 2)"
     )

@@ -34,6 +34,12 @@ def label_maps(results: dict) -> Iterator[Tuple[TaskInfo, str]]:
             yield _TASK_OF_KEY[key], key
 
 
+def fields_repr(transform: BaseTransform, *names: str) -> str:
+    """``ClassName(name=value, ...)`` of the transform's attributes ``names``."""
+    fields = ", ".join(f"{name}={getattr(transform, name)}" for name in names)
+    return f"{type(transform).__name__}({fields})"
+
+
 def _renormalise(normals: np.ndarray) -> np.ndarray:
     norm = np.linalg.norm(normals, axis=-1, keepdims=True)
     # the zero vector marks invalid pixels and must stay zero
@@ -71,9 +77,9 @@ class MultiTaskResize(Resize):
         backend: str = "cv2",
     ) -> None:
         super().__init__(
-            scale=scale,
-            scale_factor=scale_factor,
-            keep_ratio=keep_ratio,
+            scale,
+            scale_factor,
+            keep_ratio,
             interpolation=interpolation,
             backend=backend,
         )
@@ -105,25 +111,17 @@ class MultiTaskRandomResize(MultiTaskResize):
     Args:
         scale (tuple[int, int]): Base (w, h).
         ratio_range (tuple[float, float]): (min, max) ratio.
-        keep_ratio (bool): Keep the aspect ratio. Defaults to True.
-        interpolation (str): Image interpolation. Defaults to 'bilinear'.
-        backend (str): 'cv2' or 'pillow'. Defaults to 'cv2'.
+        **resize_kwargs: ``keep_ratio``, ``interpolation`` and ``backend`` of
+            :class:`MultiTaskResize`.
     """
 
     def __init__(
         self,
         scale: Tuple[int, int],
         ratio_range: Tuple[float, float],
-        keep_ratio: bool = True,
-        interpolation: str = "bilinear",
-        backend: str = "cv2",
+        **resize_kwargs,
     ) -> None:
-        super().__init__(
-            scale=scale,
-            keep_ratio=keep_ratio,
-            interpolation=interpolation,
-            backend=backend,
-        )
+        super().__init__(scale=scale, **resize_kwargs)
         if not (len(ratio_range) == 2 and 0 < ratio_range[0] <= ratio_range[1]):
             raise ValueError(
                 f"ratio_range must be (min, max) with 0 < min <= max, got {ratio_range}"
@@ -142,10 +140,7 @@ class MultiTaskRandomResize(MultiTaskResize):
         return results
 
     def __repr__(self) -> str:
-        return (
-            f"{self.__class__.__name__}(scale={self.scale}, "
-            f"ratio_range={self.ratio_range}, keep_ratio={self.keep_ratio})"
-        )
+        return fields_repr(self, "scale", "ratio_range", "keep_ratio")
 
 
 @TRANSFORMS.register_module()
@@ -185,10 +180,7 @@ class MultiTaskRandomCrop(RandomCrop):
         return super().transform(results)
 
     def __repr__(self) -> str:
-        return (
-            f"{self.__class__.__name__}(crop_size={self.crop_size}, "
-            f"cat_max_ratio={self.cat_max_ratio})"
-        )
+        return fields_repr(self, "crop_size", "cat_max_ratio")
 
 
 @TRANSFORMS.register_module()

@@ -1,6 +1,6 @@
 import os.path as osp
 import warnings
-from typing import Optional, Sequence
+from typing import Iterator, Optional, Sequence, Tuple
 
 import numpy as np
 from mmengine.hooks import Hook
@@ -9,6 +9,8 @@ from mmengine.visualization import Visualizer
 from mmseg.registry import HOOKS
 
 from mtcp.structures import MultiTaskDataSample
+
+SampleList = Sequence[MultiTaskDataSample]
 
 
 @HOOKS.register_module()
@@ -112,19 +114,19 @@ class MultiTaskVisualizationHook(Hook):
             step=step,
         )
 
+    def _to_draw(
+        self, outputs: SampleList
+    ) -> Iterator[Tuple[int, MultiTaskDataSample]]:
+        """(batch index, data sample) of every output; none unless ``draw``."""
+        return enumerate(outputs) if self.draw else iter(())
+
     def before_val_epoch(self, runner: Runner) -> None:
         self._val_index = 0
 
     def after_val_iter(
-        self,
-        runner: Runner,
-        batch_idx: int,
-        data_batch: dict,
-        outputs: Sequence[MultiTaskDataSample],
+        self, runner: Runner, batch_idx: int, data_batch: dict, outputs: SampleList
     ) -> None:
-        if not self.draw:
-            return
-        for index, data_sample in enumerate(outputs):
+        for index, data_sample in self._to_draw(outputs):
             sample_index = self._val_index
             self._val_index += 1
             if sample_index % self.interval != 0:
@@ -139,15 +141,9 @@ class MultiTaskVisualizationHook(Hook):
             )
 
     def after_test_iter(
-        self,
-        runner: Runner,
-        batch_idx: int,
-        data_batch: dict,
-        outputs: Sequence[MultiTaskDataSample],
+        self, runner: Runner, batch_idx: int, data_batch: dict, outputs: SampleList
     ) -> None:
-        if not self.draw:
-            return
-        for index, data_sample in enumerate(outputs):
+        for index, data_sample in self._to_draw(outputs):
             self._test_index += 1
             img_name = self._image_name(data_sample, self._test_index)
             self._draw(

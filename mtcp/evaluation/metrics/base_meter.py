@@ -9,11 +9,13 @@ sample, which a distributed sampler may have padded) and gathers the sums
 across ranks, without ever holding per-pixel arrays.
 """
 
+import logging
 from abc import ABCMeta, abstractmethod
 from typing import Dict, Sequence, Tuple, Union
 
 import numpy as np
 import torch
+from mmengine.logging import print_log
 from prettytable import PrettyTable
 
 ArrayLike = Union[torch.Tensor, np.ndarray]
@@ -46,6 +48,27 @@ def check_same_size(pred: torch.Tensor, gt: torch.Tensor, task: str) -> None:
             "`ori_shape`) and so must the labels: a test pipeline loads them "
             "after any resize of the image"
         )
+
+
+def single_channel_pair(
+    pred: ArrayLike, gt: ArrayLike, task: str
+) -> Tuple[torch.Tensor, torch.Tensor]:
+    """A single-channel prediction and label as (H, W) tensors of the same
+    size, after :func:`squeeze_single_channel` and :func:`check_same_size`."""
+    pred = squeeze_single_channel(to_tensor(pred), f"{task} prediction")
+    gt = squeeze_single_channel(to_tensor(gt), f"{task} label")
+    check_same_size(pred, gt, task)
+    return pred, gt
+
+
+def warn_nothing_evaluated(task: str, what: str) -> None:
+    """Log that no ``what`` (e.g. 'valid pixel') of ``task`` was evaluated,
+    so its figures are NaN."""
+    print_log(
+        f"{task}: no {what} was evaluated; its figures are NaN",
+        logger="current",
+        level=logging.WARNING,
+    )
 
 
 def pool_statistics(

@@ -1,19 +1,16 @@
 """Depth: RMSE, abs_rel, log_rmse and delta accuracies pooled over pixels."""
 
-import logging
 from typing import Dict, Optional
 
 import numpy as np
 import torch
-from mmengine.logging import print_log
 
 from .base_meter import (
     ArrayLike,
     BaseMeter,
     Statistics,
-    check_same_size,
-    squeeze_single_channel,
-    to_tensor,
+    single_channel_pair,
+    warn_nothing_evaluated,
 )
 
 # The multi-task protocol clamps predictions to this before taking logs and
@@ -57,9 +54,7 @@ class DepthMeter(BaseMeter):
         return state
 
     def statistics(self, pred: ArrayLike, gt: ArrayLike) -> Statistics:
-        pred = squeeze_single_channel(to_tensor(pred), "depth prediction")
-        gt = squeeze_single_channel(to_tensor(gt), "depth label")
-        check_same_size(pred, gt, self.task)
+        pred, gt = single_channel_pair(pred, gt, self.task)
         gt = gt.to(device=pred.device, dtype=torch.float64)
         valid = gt > 0
         if self.max_depth is not None:
@@ -90,11 +85,7 @@ class DepthMeter(BaseMeter):
         """Return ``rmse`` (m), ``abs_rel``, ``log_rmse`` and ``delta1..3``."""
         count = int(self.state["count"])
         if count == 0:
-            print_log(
-                "depth: no valid pixel was evaluated; its figures are NaN",
-                logger="current",
-                level=logging.WARNING,
-            )
+            warn_nothing_evaluated(self.task, "valid pixel")
             count = np.nan
         results = dict(
             rmse=np.sqrt(self.state["sq_err"] / count),

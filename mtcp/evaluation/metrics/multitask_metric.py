@@ -32,7 +32,7 @@ from .segmentation_meter import ABSENT_CLASS_MODES, SegmentationMeter
 # Tasks with a meter, in the order their figures are reported.
 METRIC_TASKS = ("semseg", "parts", "depth", "normals", "saliency")
 # dataset_meta key holding the class names of each class task
-CLASS_META_KEYS = {"semseg": "classes", "parts": "part_classes"}
+CLASS_META_KEYS = {t: info.classes_key for t, info in TASKS.items() if info.classes_key}
 
 
 @METRICS.register_module()
@@ -57,8 +57,8 @@ class MultiTaskMetric(BaseMetric):
     - ``saliency/``: ``maxF`` (percent), ``threshold``;
     - ``multitask/delta_m`` (percent), when ``baselines`` cover every task.
 
-    Human-parts labels that are all ignore (images without a person) are
-    skipped. ``edge`` has no metric here (its odsF needs MATLAB's SEISM).
+    Human-parts labels that are all ignore (images without a person) add
+    nothing, as ignored pixels of every task do. ``edge`` has no metric here (its odsF needs MATLAB's SEISM).
 
     Args:
         tasks (Sequence[str], optional): Tasks to score. Defaults to None:
@@ -298,9 +298,6 @@ class MultiTaskMetric(BaseMetric):
         meter = self.meter(task)
         pred = self._data(sample, info.pred_field, task)
         gt = self._data(sample, info.gt_field, task)
-        if task == "parts" and bool((gt == info.pad_value).all()):
-            # images without a person have no human-parts label
-            return meter.empty_state()
         try:
             return meter.statistics(pred, gt)
         except ValueError as error:

@@ -1,14 +1,19 @@
 """Surface normals: statistics of the angular error in degrees."""
 
-import logging
 import math
 from typing import Dict, Tuple
 
 import numpy as np
 import torch
-from mmengine.logging import print_log
 
-from .base_meter import ArrayLike, BaseMeter, Statistics, check_same_size, to_tensor
+from .base_meter import (
+    ArrayLike,
+    BaseMeter,
+    Statistics,
+    check_same_size,
+    to_tensor,
+    warn_nothing_evaluated,
+)
 
 ANGLE_THRESHOLDS = (11.25, 22.5, 30.0)
 MAX_ANGLE = 180.0
@@ -164,11 +169,7 @@ class NormalsMeter(BaseMeter):
         ``11.25``, ``22.5``, ``30`` (percent)."""
         count = int(self.state["count"])
         if count == 0:
-            print_log(
-                "normals: no valid pixel was evaluated; its figures are NaN",
-                logger="current",
-                level=logging.WARNING,
-            )
+            warn_nothing_evaluated(self.task, "valid pixel")
             keys = ["mean", "median", "rmse"] + [f"{t:g}" for t in ANGLE_THRESHOLDS]
             return {key: float("nan") for key in keys}
         results = dict(

@@ -7,14 +7,7 @@ import numpy as np
 import torch
 from mmengine.logging import print_log
 
-from .base_meter import (
-    ArrayLike,
-    BaseMeter,
-    Statistics,
-    check_same_size,
-    squeeze_single_channel,
-    to_tensor,
-)
+from .base_meter import ArrayLike, BaseMeter, Statistics, single_channel_pair
 
 # 0.05, 0.10, ..., 0.95, as k / 20 so that e.g. 0.5 is exact
 THRESHOLDS = np.arange(1, 20) / 20
@@ -58,9 +51,7 @@ class SaliencyMeter(BaseMeter):
         )
 
     def statistics(self, pred: ArrayLike, gt: ArrayLike) -> Statistics:
-        pred = squeeze_single_channel(to_tensor(pred), "saliency prediction")
-        gt = squeeze_single_channel(to_tensor(gt), "saliency label")
-        check_same_size(pred, gt, self.task)
+        pred, gt = single_channel_pair(pred, gt, self.task)
         gt = gt.to(pred.device).long()
         valid = gt != self.ignore_index
         label = torch.where(valid, gt, 0)

@@ -1,11 +1,9 @@
 """Semantic segmentation and human parts: mIoU, pixel and class accuracy."""
 
-import logging
 from typing import Dict, Optional, Sequence
 
 import numpy as np
 import torch
-from mmengine.logging import print_log
 from mmseg.evaluation import IoUMetric
 from prettytable import PrettyTable
 
@@ -13,10 +11,9 @@ from .base_meter import (
     ArrayLike,
     BaseMeter,
     Statistics,
-    check_same_size,
-    squeeze_single_channel,
+    single_channel_pair,
     summary_table,
-    to_tensor,
+    warn_nothing_evaluated,
 )
 
 ABSENT_CLASS_MODES = ("zero", "nan")
@@ -83,27 +80,18 @@ class SegmentationMeter(BaseMeter):
         return dict(intersect=zeros, pred_area=zeros.copy(), label_area=zeros.copy())
 
     def statistics(self, pred: ArrayLike, gt: ArrayLike) -> Statistics:
-        pred = squeeze_single_channel(to_tensor(pred), f"{self.task} prediction")
-        gt = squeeze_single_channel(to_tensor(gt), f"{self.task} label")
-        check_same_size(pred, gt, self.task)
+        pred, gt = single_channel_pair(pred, gt, self.task)
         gt = gt.to(pred.device).long()
         pred = pred.long()
         valid = gt != self.ignore_index
         num_classes = self.num_classes
-        label = torch.where(valid, gt, 0)
-        if label.min() < 0 or label.max() >= num_classes:
-            raise ValueError(
-                f"{self.task} label has values in [{label.min().item()}, "
-                f"{label.max().item()}] besides ignore ({self.ignore_index}); "
-                f"expected 0..{num_classes - 1}"
-            )
+        self._check_class_range(
+            torch.where(valid, gt, 0),
+            "label has values",
+            f" besides ignore ({self.ignore_index})",
+        )
         pred = torch.where(valid, pred, 0)
-        if pred.min() < 0 or pred.max() >= num_classes:
-            raise ValueError(
-                f"{self.task} prediction has class indices in "
-                f"[{pred.min().item()}, {pred.max().item()}]; expected "
-                f"0..{num_classes - 1}"
-            )
+        self._check_class_range(pred, "prediction has class indices", "")
         intersect, _, pred_area, label_area = IoUMetric.intersect_and_union(
             pred, gt, num_classes, self.ignore_index
         )
@@ -116,6 +104,14 @@ class SegmentationMeter(BaseMeter):
                 ("label_area", label_area),
             )
         }
+
+    def _check_class_range(self, x: torch.Tensor, what: str, note: str) -> None:
+        """Raise naming ``what`` unless every value of ``x`` is in 0..K-1."""
+        if x.min() < 0 or x.max() >= self.num_classes:
+            raise ValueError(
+                f"{self.task} {what} in [{x.min().item()}, {x.max().item()}]"
+                f"{note}; expected 0..{self.num_classes - 1}"
+            )
 
     def class_results(self) -> Dict[str, np.ndarray]:
         """Return per-class ``IoU`` and ``Acc`` in percent.
@@ -135,11 +131,7 @@ class SegmentationMeter(BaseMeter):
         """Return ``mIoU``, ``aAcc`` and ``mAcc``, all in percent."""
         total = self.state["label_area"].sum()
         if total == 0:
-            print_log(
-                f"{self.task}: no labelled pixel was evaluated; its figures are NaN",
-                logger="current",
-                level=logging.WARNING,
-            )
+            warn_nothing_evaluated(self.task, "labelled pixel")
             return dict(mIoU=float("nan"), aAcc=float("nan"), mAcc=float("nan"))
         per_class = self.class_results()
         mean = np.mean if self.absent_class == "zero" else np.nanmean

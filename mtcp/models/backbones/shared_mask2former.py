@@ -2,6 +2,7 @@
 pixel embeddings (SPEC section 1)."""
 
 import os.path as osp
+from contextlib import nullcontext
 from functools import partial
 from typing import List, Optional, Tuple, Union
 
@@ -16,6 +17,7 @@ from mmseg.registry import MODELS
 from mmseg.utils import OptConfigType
 from torch import Tensor
 
+from ...utils.strict_loading import refuse_unfitting_pretrained
 from ..utils import checkpoint
 from .mask2former_configs import (
     ARCHS,
@@ -301,8 +303,11 @@ class SharedMask2Former(BaseModule):
         Raises:
             FileNotFoundError: the checkpoint is a local path that does not
                 exist, or a URL that cannot be downloaded.
+            CheckpointError: no weight of the checkpoint matches this model,
+                or one has another shape.
         """
         init_cfg = self.init_cfg
+        fit_check = nullcontext()
         if init_cfg is not None and init_cfg.get("type") == "Pretrained":
             checkpoint = init_cfg["checkpoint"]
             if "://" not in checkpoint and not osp.isfile(checkpoint):
@@ -313,4 +318,6 @@ class SharedMask2Former(BaseModule):
                     "(model.backbone.init_cfg.checkpoint in the MT-CP configs) to "
                     "its path, or to the URL."
                 )
-        super().init_weights()
+            fit_check = refuse_unfitting_pretrained(self, checkpoint)
+        with fit_check:
+            super().init_weights()

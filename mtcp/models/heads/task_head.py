@@ -120,6 +120,22 @@ class BaseTaskHead(BaseModule):
         """Boolean (B, 1, H, W) mask of the pixels of ``gt`` carrying a label."""
         return gt != IGNORE_INDEX
 
+    @classmethod
+    def random_label(
+        cls, num_classes: int, size: Sequence[int], generator: torch.Generator
+    ) -> torch.Tensor:
+        """A random label map of this kind, every pixel labelled, (C, H, W)
+        (synthetic batches of the benchmarks)."""
+        raise NotImplementedError
+
+    @classmethod
+    def random_prediction(
+        cls, num_classes: int, size: Sequence[int], generator: torch.Generator
+    ) -> torch.Tensor:
+        """A random prediction of this kind, as :meth:`predict_by_feat` gives
+        it: by default a label map of :meth:`random_label`."""
+        return cls.random_label(num_classes, size, generator)
+
     def loss_by_feat(
         self, preds: Dict[str, torch.Tensor], gt: torch.Tensor, task: str
     ) -> Dict[str, torch.Tensor]:
@@ -175,6 +191,10 @@ class ClassMapHead(BaseTaskHead):
 
     kind = "class"
 
+    @classmethod
+    def random_label(cls, num_classes, size, generator) -> torch.Tensor:
+        return torch.randint(0, num_classes, (1, *size), generator=generator)
+
     def activate(self, pred: torch.Tensor) -> torch.Tensor:
         return pred.argmax(dim=0, keepdim=True)
 
@@ -192,6 +212,11 @@ class DepthHead(BaseTaskHead):
     def activate(self, pred: torch.Tensor) -> torch.Tensor:
         return pred.clamp(min=0)
 
+    @classmethod
+    def random_label(cls, num_classes, size, generator) -> torch.Tensor:
+        """Depths in 0.5-10 m."""
+        return 0.5 + 9.5 * torch.rand(1, *size, generator=generator)
+
 
 @MODELS.register_module()
 class NormalsHead(BaseTaskHead):
@@ -203,6 +228,10 @@ class NormalsHead(BaseTaskHead):
 
     kind = "normals"
     fixed_channels = 3
+
+    @classmethod
+    def random_label(cls, num_classes, size, generator) -> torch.Tensor:
+        return F.normalize(torch.randn(3, *size, generator=generator), dim=0)
 
     def labelled(self, gt: torch.Tensor) -> torch.Tensor:
         return (gt != 0).any(dim=1, keepdim=True)
@@ -226,3 +255,12 @@ class BinaryMapHead(BaseTaskHead):
 
     def activate(self, pred: torch.Tensor) -> torch.Tensor:
         return pred.sigmoid()
+
+    @classmethod
+    def random_label(cls, num_classes, size, generator) -> torch.Tensor:
+        return torch.randint(0, 2, (1, *size), generator=generator)
+
+    @classmethod
+    def random_prediction(cls, num_classes, size, generator) -> torch.Tensor:
+        """Probabilities in [0, 1)."""
+        return torch.rand(1, *size, generator=generator)

@@ -1,6 +1,7 @@
-from .base_weighting import BaseWeighting, TaskLosses
+from .base_weighting import BaseWeighting
 from .dwa import DWA
 from .fixed_weights import FixedWeights
+from .loss_terms import TaskLosses
 from .lps import LPS
 from .uncertainty_weighting import UncertaintyWeighting
 

@@ -11,7 +11,7 @@ from mmengine import dist
 
 from mtcp.structures import TASKS, check_tasks
 
-COHERENCE_PREFIX = "coherence"
+from .loss_terms import split_loss_terms
 
 
 class BaseWeighting(nn.Module, metaclass=ABCMeta):
@@ -131,7 +131,7 @@ class BaseWeighting(nn.Module, metaclass=ABCMeta):
             ``loss`` (the total), every raw term (detached) and
             ``weight.{task}`` (float) for each task.
         """
-        main, aux, coherence = self._split_terms(losses)
+        main, aux, coherence = split_loss_terms(losses, self.tasks)
         per_task = []
         for task in self.tasks:
             task_loss = self.project(main[task])
@@ -340,74 +340,3 @@ class BaseWeighting(nn.Module, metaclass=ABCMeta):
 
     def extra_repr(self) -> str:
         return f"tasks={self.tasks}"
-
-    def _split_terms(
-        self, losses: Dict[str, torch.Tensor]
-    ) -> Tuple[
-        Dict[str, torch.Tensor], Dict[str, List[torch.Tensor]], List[torch.Tensor]
-    ]:
-        """Sort the loss terms into main, intermediate and coherence terms."""
-        main: Dict[str, torch.Tensor] = {}
-        aux: Dict[str, List[torch.Tensor]] = {task: [] for task in self.tasks}
-        coherence: List[torch.Tensor] = []
-        expected = (
-            "'{task}.loss', '{task}.aux_<name>.loss' or 'coherence.{task}' "
-            f"with task in {self.tasks}"
-        )
-        for name, value in losses.items():
-            if not isinstance(value, torch.Tensor) or value.numel() != 1:
-                got = (
-                    f"a tensor of shape {tuple(value.shape)}"
-                    if torch.is_tensor(value)
-                    else type(value).__name__
-                )
-                raise TypeError(
-                    f"Loss term {name!r} must be a scalar tensor, got {got}"
-                )
-            value = value.reshape(())
-            task, _, rest = name.partition(".")
-            if task == COHERENCE_PREFIX:
-                if rest not in self.tasks:
-                    raise KeyError(
-                        f"Loss term {name!r} names an unknown task; expected {expected}"
-                    )
-                coherence.append(value)
-            elif task not in self.tasks:
-                raise KeyError(
-                    f"Loss term {name!r} names an unknown task; expected {expected}"
-                )
-            elif rest == "loss":
-                main[task] = value
-            elif (
-                rest.startswith("aux_")
-                and rest.endswith(".loss")
-                and rest.count(".") == 1
-            ):
-                aux[task].append(value)
-            else:
-                raise KeyError(f"Unexpected loss term {name!r}; expected {expected}")
-        missing = [task for task in self.tasks if task not in main]
-        if missing:
-            raise KeyError(
-                f"The losses have no main term for task(s) {missing}: expected "
-                f"keys {[f'{task}.loss' for task in missing]}, got {list(losses)}"
-            )
-        return main, aux, coherence
-
-
-class TaskLosses(dict):
-    """A model's named loss terms plus which tasks the batch labelled.
-
-    Returned by a model's ``loss`` so that ``parse_losses`` can hand
-    ``labelled`` to :meth:`BaseWeighting.forward`; otherwise an ordinary
-    dict of the terms.
-
-    Args:
-        terms (dict[str, Tensor]): The loss terms.
-        labelled (dict[str, Tensor]): Per task, a 0-d bool tensor: whether
-            the batch had any labelled pixel of the task.
-    """
-
-    def __init__(self, terms: Dict[str, torch.Tensor], labelled: Dict[str, Any]):
-        super().__init__(terms)
-        self.labelled = dict(labelled)
