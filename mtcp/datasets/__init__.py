@@ -6,6 +6,7 @@ from .pascal_context_mt import PascalContextMTDataset
 from .seeded_sampling import SampleKey, SeededAugmentationMixin, SeededSampler
 from .synthetic_scenes import SyntheticScenesDataset
 from .transforms import (
+    KeepLabelsAtOriginal,
     LoadMultiTaskAnnotations,
     MultiTaskPad,
     MultiTaskRandomCrop,
@@ -25,6 +26,7 @@ __all__ = [
     "SampleKey",
     "SeededAugmentationMixin",
     "SeededSampler",
+    "KeepLabelsAtOriginal",
     "LoadMultiTaskAnnotations",
     "MultiTaskResize",
     "MultiTaskRandomResize",
