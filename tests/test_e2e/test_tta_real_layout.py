@@ -3,10 +3,12 @@ image size (61x83): the saved predictions are the average of the plain
 predictions of each image and of its mirror mapped back, and the metrics
 score them against the un-flipped labels."""
 
+import copy
 import json
 from pathlib import Path
 
 import numpy as np
+import pytest
 import torch
 import torch.nn.functional as F
 from mmengine.config import Config
@@ -20,6 +22,27 @@ from mtcp.apis import inference_model, init_model, read_image
 REPO = Path(__file__).resolve().parents[2]
 CONFIG = str(REPO / "configs/mtcp_nyud.py")
 SIZE = (61, 83)
+MULTI_SCALE = """
+_base_ = [{base!r}]
+tta_pipeline = [
+    dict(type="LoadImageFromFile"),
+    dict(
+        type="TestTimeAug",
+        transforms=[
+            [
+                dict(type="MultiTaskResize", scale_factor=s, keep_ratio=True)
+                for s in {scales!r}
+            ],
+            [
+                dict(type="MultiTaskRandomFlip", prob=0.0),
+                dict(type="MultiTaskRandomFlip", prob=1.0),
+            ],
+            [dict(type="LoadMultiTaskAnnotations")],
+            [dict(type="PackMultiTaskInputs")],
+        ],
+    ),
+]
+"""
 
 
 def tiny_config(root: Path) -> Config:
@@ -39,28 +62,42 @@ def tiny_config(root: Path) -> Config:
     return cfg
 
 
-def hand_average(model, img_path):
-    """The plain predictions of the image and of its mirror, mapped back
-    (normals' x negated) and averaged per task."""
+def scaled(cfg: Config, scale: float) -> Config:
+    """``cfg`` whose test pipeline resizes the image by ``scale`` first."""
+    cfg = copy.deepcopy(cfg)
+    if scale != 1.0:
+        resize = dict(type="MultiTaskResize", scale_factor=scale, keep_ratio=True)
+        cfg.test_dataloader.dataset.pipeline.insert(1, resize)
+    return cfg
+
+
+def hand_average(models, img_path):
+    """The plain predictions of the image and of its mirror by each model
+    (one per scale, 1.0 last), mapped back (normals' x negated) and averaged
+    per task."""
     rgb = read_image(img_path)
-    (plain,) = inference_model(model, img_path)
-    (mirror,) = inference_model(model, np.ascontiguousarray(rgb[:, ::-1]))
-    depth = (plain.pred_depth.data + mirror.pred_depth.data.flip(-1)) / 2
+    depths, normals, probs = [], [], []
     sign = torch.tensor([-1.0, 1.0, 1.0]).view(3, 1, 1)
-    normals = plain.pred_normals.data + mirror.pred_normals.data.flip(-1) * sign
-    probs = (
-        plain.sem_seg_logits.data.softmax(0)
-        + mirror.sem_seg_logits.data.flip(-1).softmax(0)
-    ) / 2
+    for model in models:
+        (plain,) = inference_model(model, img_path)
+        (mirror,) = inference_model(model, np.ascontiguousarray(rgb[:, ::-1]))
+        depths += [plain.pred_depth.data, mirror.pred_depth.data.flip(-1)]
+        normals += [plain.pred_normals.data, mirror.pred_normals.data.flip(-1) * sign]
+        probs += [
+            plain.sem_seg_logits.data.softmax(0),
+            mirror.sem_seg_logits.data.flip(-1).softmax(0),
+        ]
     averaged = dict(
-        semseg=probs.argmax(0, keepdim=True),
-        depth=depth,
-        normals=F.normalize(normals, dim=0),
+        semseg=torch.stack(probs).mean(0).argmax(0, keepdim=True),
+        depth=torch.stack(depths).mean(0),
+        normals=F.normalize(torch.stack(normals).sum(0), dim=0),
     )
-    return averaged, plain.pred_depth.data
+    # the plain prediction at the last scale, 1.0
+    return averaged, depths[-2]
 
 
-def test_tta_predictions_and_metrics_at_an_odd_size(tmp_path, monkeypatch):
+@pytest.mark.parametrize("scales", [(1.0,), (0.75, 1.0)], ids=["flip", "scales"])
+def test_tta_predictions_and_metrics_at_an_odd_size(tmp_path, scales):
     torch.set_num_threads(1)
     root = tmp_path / "nyud"
     load_tool("dataset_converters/make_fake_dataset.py").make_fake_dataset(
@@ -73,6 +110,11 @@ def test_tta_predictions_and_metrics_at_an_odd_size(tmp_path, monkeypatch):
     model.init_weights()
     ckpt = tmp_path / "tiny.pth"
     torch.save(dict(state_dict=model.state_dict(), meta={}), str(ckpt))
+    config = CONFIG
+    if scales != (1.0,):
+        # multi-scale: every scale, plain and flipped (mmseg's img_ratios)
+        config = str(tmp_path / "nyud_scales.py")
+        Path(config).write_text(MULTI_SCALE.format(base=CONFIG, scales=scales))
 
     work_dir, preds = tmp_path / "test", tmp_path / "preds"
     options = [
@@ -86,20 +128,20 @@ def test_tta_predictions_and_metrics_at_an_odd_size(tmp_path, monkeypatch):
         "test_dataloader.persistent_workers=False",
     ]
     load_tool("test").main(
-        [CONFIG, str(ckpt), "--work-dir", str(work_dir), "--out", str(preds)]
+        [config, str(ckpt), "--work-dir", str(work_dir), "--out", str(preds)]
         + ["--tta", "--cfg-options"]
         + options
     )
     (log,) = work_dir.glob("*/*.json")
     tested = json.loads(log.read_text().splitlines()[-1])
 
-    plain_model = init_model(cfg, str(ckpt))
+    models = [init_model(scaled(cfg, scale), str(ckpt)) for scale in scales]
     dataset = DATASETS.build(cfg.test_dataloader.dataset)
     metric = METRICS.build(cfg.test_evaluator)
     metric.dataset_meta = dataset.metainfo
     for index in range(len(dataset)):
         sample = dataset[index]["data_samples"]
-        expected, plain_depth = hand_average(plain_model, sample.img_path)
+        expected, plain_depth = hand_average(models, sample.img_path)
         name = Path(sample.img_path).stem
         saved = np.load(preds / "depth" / f"{name}.npy")
         assert saved.shape == SIZE
