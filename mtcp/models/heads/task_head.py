@@ -277,11 +277,22 @@ class ClassMapHead(BaseTaskHead):
 class DepthHead(BaseTaskHead):
     """Metric depth head: the prediction clamped at 0; label 0 = invalid.
 
-    Test-time augmentation averages the views' depths.
+    A test image resized by ``s`` (``scale_factor`` in the meta, the geometric
+    mean of its w and h factors) is a scene seen ``s`` times larger, whose
+    depth labels ``MultiTaskResize`` divides by ``s`` in training; restoring
+    the prediction to the original image multiplies it by ``s``. Test-time
+    augmentation averages the views' depths.
     """
 
     kind = "depth"
     fixed_channels = 1
+
+    def restore(self, pred: torch.Tensor, meta: dict) -> torch.Tensor:
+        pred = super().restore(pred, meta)
+        if meta.get("scale_factor") is None:
+            return pred
+        w_scale, h_scale = meta["scale_factor"]
+        return pred * float(w_scale * h_scale) ** 0.5
 
     def labelled(self, gt: torch.Tensor) -> torch.Tensor:
         return gt > 0
