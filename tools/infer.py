@@ -51,7 +51,8 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser.add_argument(
         "--tta",
         action="store_true",
-        help="average with the horizontally flipped image",
+        help="test-time augmentation: the config's tta_model merges the "
+        "predictions of its tta_pipeline's views (e.g. the image and its mirror)",
     )
     parser.add_argument(
         "--tasks",

@@ -13,6 +13,7 @@ from typing import Optional, Sequence
 
 from mmengine.config import Config
 
+from mtcp.apis import check_tta_config
 from mtcp.engine.run_checks import check_runner
 from mtcp.engine.runner_setup import (
     adapt_to_cpu_distributed,
@@ -52,7 +53,9 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser.add_argument(
         "--tta",
         action="store_true",
-        help="test-time augmentation: average with the horizontally flipped image",
+        help="test-time augmentation: the config's tta_model merges the "
+        "predictions of the views its tta_pipeline makes (e.g. the image and "
+        "its mirror)",
     )
     return parse_with_runner_args(parser, argv)
 
@@ -76,11 +79,13 @@ def trigger_visualization_hook(
         hook.out_dir = show_dir
 
 
-def enable_flip_tta(cfg: Config) -> None:
-    """The MTCP model averages with the flipped image when ``test_cfg.flip``."""
-    if cfg.model.get("test_cfg") is None:
-        cfg.model.test_cfg = dict()
-    cfg.model.test_cfg.flip = True
+def enable_tta(cfg: Config, config_path: str) -> None:
+    """Test through ``cfg.tta_model`` on the views of ``cfg.tta_pipeline``,
+    as mmseg's test.py does."""
+    check_tta_config(cfg, config_path)
+    cfg.test_dataloader.dataset.pipeline = cfg.tta_pipeline
+    cfg.tta_model.module = cfg.model
+    cfg.model = cfg.tta_model
 
 
 def set_prediction_dir(cfg: Config, out_dir: str) -> None:
@@ -113,7 +118,7 @@ def build_test_config(args: argparse.Namespace) -> Config:
     if args.show or args.show_dir:
         trigger_visualization_hook(cfg, args.show, args.show_dir, args.wait_time)
     if args.tta:
-        enable_flip_tta(cfg)
+        enable_tta(cfg, args.config)
     if args.out is not None:
         set_prediction_dir(cfg, args.out)
     adapt_to_cpu_distributed(cfg, args.launcher)

@@ -31,5 +31,9 @@ default_hooks = dict(
     visualization=dict(type="MultiTaskVisualizationHook"),
 )
 
+# Test-time augmentation (tools/test.py --tta): the views of the dataset
+# config's tta_pipeline, merged per task by MultiTaskTTAModel.
+tta_model = dict(type="MultiTaskTTAModel")
+
 load_from = None
 resume = False

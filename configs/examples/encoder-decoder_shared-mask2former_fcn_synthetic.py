@@ -54,6 +54,8 @@ param_scheduler = [
 train_cfg = dict(type="IterBasedTrainLoop", max_iters=400, val_interval=400)
 val_cfg = dict(type="ValLoop")
 test_cfg = dict(type="TestLoop")
+# tools/test.py --tta: mmseg's own TTA model on the synthetic tta_pipeline
+tta_model = dict(type="SegTTAModel")
 default_hooks = dict(
     timer=dict(type="IterTimerHook"),
     logger=dict(type="LoggerHook", interval=50),

@@ -1,5 +1,6 @@
 from .inference import (
     build_inference_pipeline,
+    check_tta_config,
     find_images,
     inference_model,
     init_model,
@@ -10,6 +11,7 @@ from .inference import (
 
 __all__ = [
     "build_inference_pipeline",
+    "check_tta_config",
     "find_images",
     "inference_model",
     "init_model",

@@ -19,6 +19,7 @@ import torch
 from mmengine.config import Config
 from mmengine.dataset import Compose, pseudo_collate
 from mmengine.logging import print_log
+from mmengine.model import BaseTTAModel
 from mmengine.registry import init_default_scope
 from mmengine.utils import mkdir_or_exist, scandir
 from mmseg.registry import DATASETS, MODELS
@@ -75,18 +76,29 @@ def read_image(path: str) -> np.ndarray:
     return mmcv.bgr2rgb(image)
 
 
-def build_inference_pipeline(cfg: Config) -> Compose:
-    """The test pipeline of ``cfg`` without the annotation loading.
+def _without_annotations(transforms: Sequence[dict]) -> List[dict]:
+    """``transforms`` without annotation loading, also inside ``TestTimeAug``."""
+    kept = []
+    for transform in transforms:
+        if transform["type"] in ANNOTATION_TRANSFORMS:
+            continue
+        if transform["type"] == "TestTimeAug":
+            steps = [_without_annotations(step) for step in transform["transforms"]]
+            transform = dict(transform, transforms=[step for step in steps if step])
+        kept.append(transform)
+    return kept
+
+
+def build_inference_pipeline(cfg: Config, tta: bool = False) -> Compose:
+    """The test pipeline of ``cfg`` (``tta_pipeline`` with ``tta``) without the
+    annotation loading.
 
     A pipeline for in-memory data (the synthetic scenes, which start after
     loading) has no ``LoadImageFromFile``; it is put first, so the remaining
-    transforms (resize, pad, pack) apply unchanged.
+    transforms (resize, flip, pad, pack) apply unchanged.
     """
-    pipeline = [
-        transform
-        for transform in cfg.test_dataloader.dataset.pipeline
-        if transform["type"] not in ANNOTATION_TRANSFORMS
-    ]
+    source = cfg.tta_pipeline if tta else cfg.test_dataloader.dataset.pipeline
+    pipeline = _without_annotations(source)
     if not any(transform["type"] == "LoadImageFromFile" for transform in pipeline):
         print_log(
             "The test pipeline does not load images from files; "
@@ -96,6 +108,18 @@ def build_inference_pipeline(cfg: Config) -> Compose:
         )
         pipeline.insert(0, dict(type="LoadImageFromFile"))
     return Compose(pipeline)
+
+
+def check_tta_config(cfg: Config, name: str) -> None:
+    """Raise unless ``cfg`` (the config ``name``) has ``tta_model`` and
+    ``tta_pipeline``, which test-time augmentation needs."""
+    missing = [key for key in ("tta_model", "tta_pipeline") if key not in cfg]
+    if missing:
+        raise ValueError(
+            f"test-time augmentation needs tta_model and tta_pipeline in the "
+            f"config; {name} has no {' and no '.join(missing)} (see "
+            "configs/_base_/default_runtime.py and configs/_base_/datasets/nyud.py)"
+        )
 
 
 def reduces_zero_label(cfg: Config) -> bool:
@@ -123,8 +147,11 @@ def init_model(
         checkpoint (str, optional): Checkpoint file; None keeps the
             initial weights.
         device (str): Device to run on. Default: 'cpu'.
-        tta (bool): Average with the horizontally flipped image.
+        tta (bool): Test-time augmentation: the model is wrapped in the
+            config's ``tta_model`` and :func:`inference_model` predicts the
+            views of its ``tta_pipeline`` (as ``tools/test.py --tta``).
     """
+    name = config if isinstance(config, str) else "the config"
     if isinstance(config, str):
         if not osp.isfile(config):
             raise FileNotFoundError(f"Config file not found: {config}")
@@ -133,7 +160,7 @@ def init_model(
     if checkpoint is not None and not osp.isfile(checkpoint):
         raise FileNotFoundError(f"Checkpoint file not found: {checkpoint}")
     if tta:
-        cfg.model.test_cfg = dict(cfg.model.get("test_cfg") or {}, flip=True)
+        check_tta_config(cfg, name)
     init_default_scope(cfg.get("default_scope", "mmseg"))
     model = MODELS.build(cfg.model)
     meta = None
@@ -151,6 +178,8 @@ def init_model(
     if meta is None:
         dataset_cfg = dict(cfg.test_dataloader.dataset, lazy_init=True)
         meta = DATASETS.build(dataset_cfg).metainfo
+    if tta:
+        model = MODELS.build(dict(**cfg.tta_model, module=model))
     model.dataset_meta = meta
     model.cfg = cfg
     model.to(device)
@@ -163,13 +192,16 @@ def inference_model(
 ) -> List[MultiTaskDataSample]:
     """Predict every task of ``model`` on image files or RGB arrays (H, W, 3).
 
+    A model from ``init_model(..., tta=True)`` predicts the views of the
+    config's ``tta_pipeline`` and merges them.
+
     Returns:
         list[MultiTaskDataSample]: One sample per image with ``pred_<field>``
         at the image's original size.
     """
     if isinstance(images, (str, np.ndarray)):
         images = [images]
-    pipeline = build_inference_pipeline(model.cfg)
+    pipeline = build_inference_pipeline(model.cfg, isinstance(model, BaseTTAModel))
     batch = []
     for image in images:
         if isinstance(image, str):

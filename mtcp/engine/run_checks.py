@@ -13,10 +13,10 @@ import inspect
 from typing import Iterable, List, Optional
 
 from mmengine.hooks import CheckpointHook
-from mmengine.model import is_model_wrapper
 from mmengine.runner import Runner
 
 from mtcp.evaluation.metrics.multitask_metric import METRIC_TASKS, MultiTaskMetric
+from mtcp.utils.strict_loading import unwrap_model
 
 # The arguments CheckpointHook sets itself when it calls save_checkpoint.
 _SAVE_CHECKPOINT_SET_BY_HOOK = (
@@ -129,8 +129,7 @@ def check_runner(runner: Runner, mode: str) -> None:
     """
     if mode not in ("train", "test"):
         raise ValueError(f"mode must be 'train' or 'test', got {mode!r}")
-    model = runner.model.module if is_model_wrapper(runner.model) else runner.model
-    model_tasks = getattr(model, "tasks", None)
+    model_tasks = getattr(unwrap_model(runner.model), "tasks", None)
     if mode == "train":
         check_checkpoint_hook_arguments(runner)
     if model_tasks is None:

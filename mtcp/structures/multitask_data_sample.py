@@ -12,7 +12,9 @@ class MultiTaskDataSample(SegDataSample):
     ``pred_<field>`` for every task of :data:`mtcp.structures.TASKS`:
     ``depth``, ``normals``, ``parts``, ``saliency`` and ``edge``. Each
     ``PixelData`` holds a ``data`` tensor of shape (C, H, W): C = 3 for
-    normals, 1 otherwise.
+    normals, 1 otherwise. A prediction of a class-map task also keeps its
+    logits on the original image as ``<field>_logits`` (C, H, W), e.g.
+    ``sem_seg_logits``, which test-time augmentation averages.
 
     The meta information is mmseg's: ``img_path``, ``ori_shape``,
     ``img_shape``, ``pad_shape``, ``scale_factor``, ``flip`` and

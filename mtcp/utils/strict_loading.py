@@ -22,7 +22,7 @@ from contextlib import contextmanager
 from typing import Dict, Iterator, List
 
 import torch
-from mmengine.model import is_model_wrapper
+from mmengine.model import BaseTTAModel, is_model_wrapper
 from mmengine.runner.checkpoint import _load_checkpoint
 
 # How many keys of each kind an error message lists.
@@ -138,29 +138,37 @@ def check_state_dict_fits(
         )
 
 
+def unwrap_model(model: torch.nn.Module) -> torch.nn.Module:
+    """The model inside DDP and :class:`~mmengine.model.BaseTTAModel`
+    wrappers, whose weights a checkpoint holds (as mmengine's loading)."""
+    while is_model_wrapper(model) or isinstance(model, BaseTTAModel):
+        model = model.module
+    return model
+
+
 def check_checkpoint_fits(model: torch.nn.Module, filename: str) -> dict:
     """Read ``filename`` and raise :class:`CheckpointError` unless its weights
-    fit ``model`` (unwrapping DDP) exactly and are finite.
+    fit ``model`` (unwrapping DDP and test-time augmentation) exactly and are
+    finite.
 
     Returns:
         dict: The checkpoint.
     """
-    if is_model_wrapper(model):
-        model = model.module
+    model = unwrap_model(model)
     checkpoint = read_checkpoint(filename)
     check_state_dict_fits(model, checkpoint_state_dict(checkpoint, filename), filename)
     return checkpoint
 
 
 def load_checkpoint_strictly(model: torch.nn.Module, filename: str) -> dict:
-    """Load ``filename`` into ``model`` (unwrapping DDP) when it fits exactly.
+    """Load ``filename`` into ``model`` (unwrapping DDP and test-time
+    augmentation) when it fits exactly.
 
     Returns:
         dict: The checkpoint (with its ``meta``).
     """
     checkpoint = check_checkpoint_fits(model, filename)
-    if is_model_wrapper(model):
-        model = model.module
+    model = unwrap_model(model)
     model.load_state_dict(checkpoint_state_dict(checkpoint, filename), strict=True)
     return checkpoint
 

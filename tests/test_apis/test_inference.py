@@ -12,6 +12,7 @@ from mmengine.registry import init_default_scope
 from mmseg.registry import MODELS
 
 from mtcp.apis import inference_model, init_model, show_result
+from mtcp.models.segmentors import MultiTaskTTAModel
 from mtcp.structures import TASKS
 
 REPO = Path(__file__).resolve().parents[2]
@@ -60,7 +61,7 @@ def test_readme_snippet_runs_on_the_demo_model(demo_files):
     assert panel.shape[0] >= 96 and panel.shape[1] > 128 * 3
 
 
-def test_array_input_matches_file_and_tta_is_the_flip_average(demo_files):
+def test_array_input_matches_file_and_tta_averages_image_and_mirror(demo_files):
     root, rgb = demo_files
     torch.set_num_threads(1)
     ckpt = "work_dirs/mtcp_demo/epoch_5.pth"
@@ -75,8 +76,24 @@ def test_array_input_matches_file_and_tta_is_the_flip_average(demo_files):
         show_result(model, rgb, from_array, out_dir=str(root / "x"))
     with pytest.raises(ValueError, match=r"tasks \['parts'\] were not predicted"):
         show_result(model, "room.png", from_file, str(root / "x"), tasks=["parts"])
+    # tta: the config's tta_model on its tta_pipeline's views (image, mirror)
     tta = init_model("configs/mtcp_demo.py", ckpt, tta=True)
-    assert tta.test_cfg["flip"] and not model.test_cfg["flip"]
+    assert isinstance(tta, MultiTaskTTAModel) and tta.module.tasks == model.tasks
+    (merged,) = inference_model(tta, "room.png")
+    (mirror,) = inference_model(model, np.ascontiguousarray(rgb[:, ::-1]))
+    depth = (from_file.pred_depth.data + mirror.pred_depth.data.flip(-1)) / 2
+    torch.testing.assert_close(merged.pred_depth.data, depth)
+    sign = torch.tensor([-1.0, 1.0, 1.0]).view(3, 1, 1)
+    normals = from_file.pred_normals.data + mirror.pred_normals.data.flip(-1) * sign
+    torch.testing.assert_close(
+        merged.pred_normals.data, torch.nn.functional.normalize(normals, dim=0)
+    )
+    probs = (
+        from_file.sem_seg_logits.data.softmax(0)
+        + mirror.sem_seg_logits.data.flip(-1).softmax(0)
+    ) / 2
+    torch.testing.assert_close(merged.sem_seg_logits.data.softmax(0), probs)
+    assert not torch.allclose(merged.pred_depth.data, from_file.pred_depth.data)
 
 
 def test_init_model_errors(tmp_path):
@@ -84,6 +101,11 @@ def test_init_model_errors(tmp_path):
         init_model(str(tmp_path / "nope.py"))
     with pytest.raises(FileNotFoundError, match="Checkpoint file not found"):
         init_model(str(REPO / "configs" / "mtcp_demo.py"), str(tmp_path / "x.pth"))
+    cfg = Config.fromfile(str(REPO / "configs" / "mtcp_demo.py"))
+    cfg.pop("tta_pipeline")
+    cfg.dump(str(tmp_path / "no_tta.py"))
+    with pytest.raises(ValueError, match="no_tta.py has no tta_pipeline"):
+        init_model(str(tmp_path / "no_tta.py"), tta=True)
 
 
 def test_test_tool_does_not_import_train_tool():

@@ -5,6 +5,7 @@ from mmengine.dataset import Compose, pseudo_collate
 from torch.utils.data import DataLoader
 
 from mtcp.datasets import (
+    KeepLabelsAtOriginal,
     MultiTaskPad,
     MultiTaskRandomCrop,
     MultiTaskRandomFlip,
@@ -166,6 +167,23 @@ def test_flip_negates_normal_x():
     out = MultiTaskRandomFlip(prob=0.0)(block_results()[0])
     assert not out["flip"]
     np.testing.assert_array_equal(out["gt_normals"], src["gt_normals"])
+
+
+def test_keep_labels_at_original_leaves_them_out_of_flip_and_resize():
+    results, _, _ = block_results()
+    src = {k: v.copy() for k, v in results.items() if k.startswith("gt_")}
+    image = results["img"].copy()
+    out = Compose(
+        [
+            KeepLabelsAtOriginal(),
+            MultiTaskRandomFlip(prob=1.0),
+            MultiTaskResize(scale=(32, 24), keep_ratio=False),
+        ]
+    )(results)
+    assert out["flip"] and out["img"].shape[:2] == (24, 32)
+    assert out["img"][0, -1].tolist() == image[0, 0].tolist()
+    for key, label in src.items():
+        np.testing.assert_array_equal(out[key], label)
 
 
 def test_pad_values_and_shapes():

@@ -4,7 +4,9 @@ datasets pointed at fake data written in the exact on-disk layouts."""
 from pathlib import Path
 
 import pytest
+import torch
 from mmengine.config import Config
+from mmengine.dataset import pseudo_collate
 from mmseg.registry import DATASETS, MODELS
 from tool_loader import load_tool
 
@@ -70,6 +72,35 @@ def test_config_builds_model_and_datasets(name, fake_roots):
     if cfg.model.type == "MTCP":
         assert cfg.val_evaluator.type == "MultiTaskMetric"
         assert list(cfg.val_evaluator.tasks) == model.tasks
+    check_tta(cfg, model, fake_roots)
+
+
+def check_tta(cfg, model, fake_roots):
+    """``--tta``: the tta model wraps the model; the tta pipeline gives the
+    image and its mirror with the plain test pipeline's (un-flipped) labels."""
+    tta = MODELS.build(dict(**cfg.tta_model, module=model))
+    dataset_cfg = cfg.test_dataloader.dataset
+    if dataset_cfg.type in fake_roots:
+        dataset_cfg.data_root = fake_roots[dataset_cfg.type]
+    if dataset_cfg.type == "SyntheticScenesDataset":
+        dataset_cfg.num_samples = 1
+    plain = DATASETS.build(dataset_cfg)[0]
+    views = DATASETS.build(dict(dataset_cfg, pipeline=cfg.tta_pipeline))[0]
+    assert [s.flip for s in views["data_samples"]] == [False, True]
+    assert torch.equal(views["inputs"][0], plain["inputs"])
+    assert torch.equal(views["inputs"][1], plain["inputs"].flip(-1))
+    gt_fields = [key for key in plain["data_samples"].keys() if key.startswith("gt_")]
+    assert gt_fields
+    for view in views["data_samples"]:
+        for key in gt_fields:
+            assert torch.equal(
+                getattr(view, key).data, getattr(plain["data_samples"], key).data
+            ), key
+    if cfg.model.type != "MTCP":
+        # mmseg's SegTTAModel runs on the views of the tiny mmseg model
+        with torch.no_grad():
+            (merged,) = tta.eval().test_step(pseudo_collate([views]))
+        assert merged.pred_sem_seg.shape == plain["inputs"].shape[-2:]
 
 
 @pytest.mark.parametrize("name", ["mtcp_nyud.py", "mtcp_pascal.py"])

@@ -104,6 +104,22 @@ def test_predict_by_feat_crops_padding_resizes_and_undoes_flips():
         head("depth", 1).predict_by_feat(raw[:, :1], meta((4, 6), True, "diagonal"))
 
 
+def test_depth_of_a_resized_test_image_is_scaled_back():
+    """MultiTaskResize divides depth labels by s = sqrt(w_scale * h_scale); a
+    prediction on an image resized by s is multiplied by s on the way back."""
+    torch.manual_seed(0)
+    raw = torch.rand(1, 1, 4, 6) + 1
+    m = dict(meta((4, 6)), ori_shape=(2, 3), scale_factor=(2.0, 2.0))
+    depth = head("depth", 1).predict_by_feat(raw, m)
+    want = F.interpolate(raw, size=(2, 3), mode="bilinear")[0] * 2.0
+    torch.testing.assert_close(depth, want)
+    m["scale_factor"] = (0.5, 2.0)
+    torch.testing.assert_close(head("depth", 1).predict_by_feat(raw, m), want / 2)
+    # other kinds keep their values
+    probs = head("binary", 1).predict_by_feat(raw, m)
+    torch.testing.assert_close(probs, want.div(2).sigmoid())
+
+
 @pytest.mark.parametrize("with_cp", [False, True])
 def test_loss_by_feat_upsamples_every_level(with_cp):
     torch.manual_seed(0)

@@ -22,6 +22,18 @@ model = dict(
     data_preprocessor=dict(type="MultiTaskDataPreProcessor", size_divisor=8),
 )
 _pipeline = [dict(type="PackMultiTaskInputs")]
+tta_pipeline = [
+    dict(
+        type="TestTimeAug",
+        transforms=[
+            [
+                dict(type="MultiTaskRandomFlip", prob=0.0),
+                dict(type="MultiTaskRandomFlip", prob=1.0),
+            ],
+            [dict(type="PackMultiTaskInputs")],
+        ],
+    )
+]
 train_dataloader = dict(
     batch_size=2,
     num_workers=0,

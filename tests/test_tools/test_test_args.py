@@ -38,19 +38,26 @@ def test_missing_config(checkpoint):
         build(["missing_config.py", checkpoint])
 
 
-def test_tta_sets_flip(toy_config, checkpoint):
+def test_tta_wraps_the_model_and_tests_the_tta_pipeline(toy_config, checkpoint):
+    plain = build([str(toy_config), checkpoint])
     cfg = build([str(toy_config), checkpoint, "--tta"])
-    assert cfg.model.test_cfg.flip is True
-    cfg = build(
-        [
-            str(toy_config),
-            checkpoint,
-            "--tta",
-            "--cfg-options",
-            "model.test_cfg.mode=whole",
-        ]
-    )
-    assert cfg.model.test_cfg == dict(mode="whole", flip=True)
+    # mmseg's test.py: the tta_pipeline feeds the tta_model wrapping the model
+    assert cfg.model.type == "MultiTaskTTAModel"
+    assert cfg.model.module == plain.model
+    assert cfg.test_dataloader.dataset.pipeline == plain.tta_pipeline
+    assert cfg.test_dataloader.dataset.pipeline[0].type == "TestTimeAug"
+
+
+@pytest.mark.parametrize("key", ["tta_model", "tta_pipeline"])
+def test_tta_without_tta_config_names_the_config(toy_config, checkpoint, key):
+    cfg = Config.fromfile(str(toy_config))
+    cfg.pop(key)
+    stripped = toy_config.parent / "no_tta.py"
+    cfg.dump(str(stripped))
+    with pytest.raises(
+        ValueError, match=f"needs tta_model and tta_pipeline .*no_tta.py has no {key}"
+    ):
+        build([str(stripped), checkpoint, "--tta"])
 
 
 def test_out_keeps_metrics_and_saves_predictions(toy_config, checkpoint, tmp_path):

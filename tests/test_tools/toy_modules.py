@@ -24,19 +24,16 @@ TOY_SIZE = (24, 32)
 class ToyMultiTaskModel(BaseModel):
     """Predicts semseg, depth, normals and saliency from image colours.
 
-    semseg: class 1 where the blue channel is bright, else 0; depth: 2 m;
-    normals: +z; saliency: 0.25, or 1.0 with ``test_cfg=dict(flip=True)`` so a
-    test can see that flip TTA reached the model.
+    semseg: class 1 where the blue channel is bright, else 0 (with its logits,
+    as ``ClassMapHead``); depth: 2 m; normals: +z; saliency: 0.25, or 1.0 on
+    a flipped view, so a test can see test-time augmentation merge the plain
+    and the flipped view (mean 0.625). A recorded flip is undone, as the
+    task heads do.
     """
 
-    def __init__(
-        self,
-        data_preprocessor: Optional[dict] = None,
-        test_cfg: Optional[dict] = None,
-    ) -> None:
+    def __init__(self, data_preprocessor: Optional[dict] = None) -> None:
         super().__init__(data_preprocessor=data_preprocessor)
         self.conv = nn.Conv2d(3, 1, 1)
-        self.test_cfg = dict(test_cfg or {})
 
     def forward(
         self,
@@ -51,11 +48,16 @@ class ToyMultiTaskModel(BaseModel):
         return self.conv(inputs.float())
 
     def predict(self, inputs, data_samples):
-        saliency = 1.0 if self.test_cfg.get("flip") else 0.25
         for img, sample in zip(inputs, data_samples):
             height, width = sample.ori_shape
             img = img[:, :height, :width]
+            flipped = sample.metainfo.get("flip", False)
+            if flipped:
+                img = img.flip(-1)
             semseg = (img[0:1] > 127).long()  # BGR: blue
+            sample.sem_seg_logits = PixelData(
+                data=torch.cat([1 - semseg, semseg]).float()
+            )
             sample.set_pred("semseg", PixelData(data=semseg))
             sample.set_pred(
                 "depth", PixelData(data=torch.full((1, height, width), 2.0))
@@ -63,6 +65,7 @@ class ToyMultiTaskModel(BaseModel):
             normals = torch.zeros(3, height, width)
             normals[2] = 1
             sample.set_pred("normals", PixelData(data=normals))
+            saliency = 1.0 if flipped else 0.25
             sample.set_pred(
                 "saliency", PixelData(data=torch.full((1, height, width), saliency))
             )

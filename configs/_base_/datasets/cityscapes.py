@@ -22,6 +22,22 @@ test_pipeline = [
     dict(type="LoadMultiTaskAnnotations"),
     dict(type="PackMultiTaskInputs"),
 ]
+# Test-time augmentation (tools/test.py --tta): the image and its mirror; the
+# labels are loaded after the flip, so they stay un-flipped for the metric.
+tta_pipeline = [
+    dict(type="LoadImageFromFile"),
+    dict(
+        type="TestTimeAug",
+        transforms=[
+            [
+                dict(type="MultiTaskRandomFlip", prob=0.0, direction="horizontal"),
+                dict(type="MultiTaskRandomFlip", prob=1.0, direction="horizontal"),
+            ],
+            [dict(type="LoadMultiTaskAnnotations")],
+            [dict(type="PackMultiTaskInputs")],
+        ],
+    ),
+]
 
 train_dataloader = dict(
     batch_size=2,

@@ -19,6 +19,21 @@ train_pipeline = [
     dict(type="PackMultiTaskInputs"),
 ]
 test_pipeline = [dict(type="PackMultiTaskInputs")]
+# Test-time augmentation (tools/test.py --tta): the image and its mirror; the
+# labels, rendered with the image, are kept out of the flip for the metric.
+tta_pipeline = [
+    dict(type="KeepLabelsAtOriginal"),
+    dict(
+        type="TestTimeAug",
+        transforms=[
+            [
+                dict(type="MultiTaskRandomFlip", prob=0.0, direction="horizontal"),
+                dict(type="MultiTaskRandomFlip", prob=1.0, direction="horizontal"),
+            ],
+            [dict(type="PackMultiTaskInputs")],
+        ],
+    ),
+]
 
 train_dataloader = dict(
     batch_size=4,

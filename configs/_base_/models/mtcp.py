@@ -52,5 +52,4 @@ model = dict(
     use_srm=True,
     # No `weighting` here: the plain sum. Top-level configs set e.g.
     # weighting=dict(type="LPS") together with the TaskWeightingHook.
-    test_cfg=dict(flip=False),
 )

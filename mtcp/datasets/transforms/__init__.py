@@ -1,5 +1,6 @@
 from .formatting import PackMultiTaskInputs
 from .geometric import (
+    KeepLabelsAtOriginal,
     MultiTaskPad,
     MultiTaskRandomCrop,
     MultiTaskRandomFlip,
@@ -9,6 +10,7 @@ from .geometric import (
 from .loading import LoadMultiTaskAnnotations
 
 __all__ = [
+    "KeepLabelsAtOriginal",
     "LoadMultiTaskAnnotations",
     "MultiTaskResize",
     "MultiTaskRandomResize",

@@ -258,3 +258,20 @@ class MultiTaskPad(BaseTransform):
             f"{self.__class__.__name__}(size={self.size}, "
             f"img_pad_val={self.img_pad_val})"
         )
+
+
+@TRANSFORMS.register_module()
+class KeepLabelsAtOriginal(BaseTransform):
+    """Take every label map out of ``seg_fields``, so later geometric
+    transforms (resize, flip) leave them as they are.
+
+    For test-time augmentation on datasets that give the pipeline the labels
+    with the image (the synthetic scenes): the views are resized and flipped
+    while the labels stay at the original image, where the metric compares
+    them with the merged prediction, as when a file-based pipeline loads the
+    labels after the flip.
+    """
+
+    def transform(self, results: dict) -> dict:
+        results["seg_fields"] = []
+        return results

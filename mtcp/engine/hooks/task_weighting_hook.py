@@ -4,11 +4,11 @@ from typing import Dict, Optional
 
 from mmengine.hooks import Hook
 from mmengine.hooks.hook import DATA_BATCH
-from mmengine.model import is_model_wrapper
 from mmengine.runner import EpochBasedTrainLoop
 from mmseg.registry import HOOKS
 
 from mtcp.models.weighting import BaseWeighting
+from mtcp.utils.strict_loading import unwrap_model
 
 
 @HOOKS.register_module()
@@ -64,7 +64,7 @@ class TaskWeightingHook(Hook):
     def after_load_checkpoint(self, runner, checkpoint: dict) -> None:
         """Refuse a checkpoint whose weighting state is invalid (NaN, negative
         or, for LPS, not summing to T), naming the checkpoint file."""
-        model = runner.model.module if is_model_wrapper(runner.model) else runner.model
+        model = unwrap_model(runner.model)
         weighting = self._get_weighting(runner)
         name = next(n for n, module in model.named_modules() if module is weighting)
         state = checkpoint.get("state_dict", {}).get(f"{name}._extra_state")
@@ -112,9 +112,7 @@ class TaskWeightingHook(Hook):
 
     @staticmethod
     def _get_weighting(runner) -> BaseWeighting:
-        model = runner.model
-        if is_model_wrapper(model):
-            model = model.module
+        model = unwrap_model(runner.model)
         weighting = getattr(model, "weighting", None)
         if not isinstance(weighting, BaseWeighting):
             raise TypeError(

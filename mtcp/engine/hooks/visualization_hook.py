@@ -28,7 +28,9 @@ class MultiTaskVisualizationHook(Hook):
     The input tile is the image as packed by the pipeline (``data_batch
     ['inputs']``, cropped to ``img_shape``), not a second read of
     ``img_path``: that works for in-memory datasets too (the synthetic
-    scenes' ``img_path`` is not a file) and shows what the network saw.
+    scenes' ``img_path`` is not a file) and shows what the network saw. With
+    test-time augmentation it is the first view's image (the plain one in
+    the shipped ``tta_pipeline`` configs).
 
     Args:
         draw (bool): Whether to draw at all. Defaults to False.
@@ -78,7 +80,12 @@ class MultiTaskVisualizationHook(Hook):
     def _input_image(
         data_batch: dict, index: int, data_sample: MultiTaskDataSample
     ) -> np.ndarray:
-        img = data_batch["inputs"][index]
+        inputs = data_batch["inputs"]
+        if isinstance(inputs[0], (list, tuple)):
+            # test-time augmentation: one list per view; the merged sample
+            # carries the first view's meta information
+            inputs = inputs[0]
+        img = inputs[index]
         height, width = data_sample.metainfo.get("img_shape", img.shape[-2:])
         # packed images are (3, H, W) BGR; the visualizer draws RGB
         img = img[:, :height, :width].detach().cpu().numpy()

@@ -2,10 +2,11 @@
 
 One head class per task kind, following mmseg's decode heads: the head owns
 its prediction layers (one per SRM level), ``loss_by_feat`` (its loss on every
-level) and ``predict_by_feat`` (crop, resize, undo flips, activation). A head
-class declares the ``kind`` of :data:`mtcp.structures.TASKS` it serves;
-:func:`task_head_type` finds it, so adding a task kind is one head class and
-one ``TASKS`` entry.
+level), ``predict_by_feat`` (crop, resize, undo flips, activation) and
+``merge_views`` (how test-time augmentation averages the predictions of one
+image's views). A head class declares the ``kind`` of
+:data:`mtcp.structures.TASKS` it serves; :func:`task_head_type` finds it, so
+adding a task kind is one head class and one ``TASKS`` entry.
 """
 
 from functools import partial
@@ -14,10 +15,11 @@ from typing import Dict, List, Optional, Sequence, Type
 import torch
 import torch.nn.functional as F
 from mmengine.model import BaseModule
+from mmengine.structures import PixelData
 from mmseg.registry import MODELS
 from mmseg.utils import ConfigType, OptMultiConfig
 
-from mtcp.structures import IGNORE_INDEX
+from mtcp.structures import IGNORE_INDEX, MultiTaskDataSample, TaskInfo
 
 from ..utils import checkpoint
 
@@ -164,12 +166,11 @@ class BaseTaskHead(BaseModule):
         """Map the raw (C, H, W) output to the task's prediction."""
         raise NotImplementedError
 
-    def predict_by_feat(self, pred: torch.Tensor, meta: dict) -> torch.Tensor:
-        """Map one raw output (1, C, h, w) to the original image (C', H, W).
+    def restore(self, pred: torch.Tensor, meta: dict) -> torch.Tensor:
+        """Map one raw output (1, C, h, w) back to the original image (C, H, W).
 
         Padding is cropped (``img_shape``), the result resized to
-        ``ori_shape``, a flip recorded in the meta undone and the activation
-        applied.
+        ``ori_shape`` and a flip recorded in the meta undone; no activation.
         """
         for key in ("batch_input_shape", "img_shape", "ori_shape"):
             if key not in meta:
@@ -182,12 +183,71 @@ class BaseTaskHead(BaseModule):
         pred = resize(pred, meta["ori_shape"][:2])
         if meta.get("flip", False):
             pred = self.flip_back(pred, meta.get("flip_direction"))
-        return self.activate(pred[0])
+        return pred[0]
+
+    def predict_by_feat(self, pred: torch.Tensor, meta: dict) -> torch.Tensor:
+        """Map one raw output (1, C, h, w) to the prediction (C', H, W) on the
+        original image: :meth:`restore`, then the activation."""
+        return self.activate(self.restore(pred, meta))
+
+    def add_pred(
+        self,
+        sample: MultiTaskDataSample,
+        info: TaskInfo,
+        pred: torch.Tensor,
+        meta: dict,
+    ) -> None:
+        """Store the prediction of one raw output (1, C, h, w) in ``sample``
+        as ``pred_<field>`` (:meth:`predict_by_feat`)."""
+        setattr(
+            sample, info.pred_field, PixelData(data=self.predict_by_feat(pred, meta))
+        )
+
+    @classmethod
+    def merge_views(
+        cls, views: Sequence[MultiTaskDataSample], info: TaskInfo
+    ) -> Dict[str, torch.Tensor]:
+        """Merge the predictions of one image's test-time augmented views.
+
+        Each view's prediction is already mapped back to the original image
+        (:meth:`restore`). The base merge is the mean of the ``pred_<field>``
+        maps (depth, binary probabilities).
+
+        Returns:
+            dict[str, Tensor]: ``data field -> merged (C, H, W)``, the fields a
+            plain prediction of the task has.
+        """
+        return {info.pred_field: _stacked(views, info.pred_field).mean(dim=0)}
+
+
+def _stacked(views: Sequence[MultiTaskDataSample], field: str) -> torch.Tensor:
+    """``field`` of every view, stacked to (V, C, H, W)."""
+    maps = []
+    for i, view in enumerate(views):
+        if field not in view:
+            raise KeyError(
+                f"test-time augmentation: view {i} of {view.metainfo.get('img_path')} "
+                f"has no {field!r}; every view must predict the same fields"
+            )
+        maps.append(getattr(view, field).data)
+    shapes = {tuple(m.shape) for m in maps}
+    if len(shapes) > 1:
+        raise ValueError(
+            f"test-time augmentation: the views of {views[0].metainfo.get('img_path')} "
+            f"predict {field!r} at different sizes {sorted(shapes)}; predictions "
+            "must be mapped back to the original image size"
+        )
+    return torch.stack(maps)
 
 
 @MODELS.register_module()
 class ClassMapHead(BaseTaskHead):
-    """Class-map head (semseg, parts): argmax of the logits, (1, H, W) int64."""
+    """Class-map head (semseg, parts): argmax of the logits, (1, H, W) int64.
+
+    Besides ``pred_<field>`` a prediction keeps the logits on the original
+    image, ``<field>_logits`` (C, H, W) float (mmseg's ``seg_logits``), which
+    test-time augmentation averages.
+    """
 
     kind = "class"
 
@@ -198,13 +258,61 @@ class ClassMapHead(BaseTaskHead):
     def activate(self, pred: torch.Tensor) -> torch.Tensor:
         return pred.argmax(dim=0, keepdim=True)
 
+    @staticmethod
+    def logits_field(info: TaskInfo) -> str:
+        """The data field of the task's logits, e.g. ``sem_seg_logits``."""
+        return f"{info.field}_logits"
+
+    def add_pred(
+        self,
+        sample: MultiTaskDataSample,
+        info: TaskInfo,
+        pred: torch.Tensor,
+        meta: dict,
+    ) -> None:
+        logits = self.restore(pred, meta)
+        setattr(sample, self.logits_field(info), PixelData(data=logits))
+        setattr(sample, info.pred_field, PixelData(data=self.activate(logits)))
+
+    @classmethod
+    def merge_views(
+        cls, views: Sequence[MultiTaskDataSample], info: TaskInfo
+    ) -> Dict[str, torch.Tensor]:
+        """Average the views' class probabilities (softmax of the logits), as
+        mmseg's ``SegTTAModel`` does, then take the argmax; the merged logits
+        are the log of the mean probabilities (their softmax gives them back).
+
+        Probabilities rather than logits: each view contributes a bounded
+        vote per class, so one view's very large logits cannot overrule the
+        others.
+        """
+        probs = _stacked(views, cls.logits_field(info)).softmax(dim=1).mean(dim=0)
+        return {
+            cls.logits_field(info): probs.log(),
+            info.pred_field: probs.argmax(dim=0, keepdim=True),
+        }
+
 
 @MODELS.register_module()
 class DepthHead(BaseTaskHead):
-    """Metric depth head: the prediction clamped at 0; label 0 = invalid."""
+    """Metric depth head: the prediction clamped at 0; label 0 = invalid.
+
+    A test image resized by ``s`` (``scale_factor`` in the meta, the geometric
+    mean of its w and h factors) is a scene seen ``s`` times larger, whose
+    depth labels ``MultiTaskResize`` divides by ``s`` in training; restoring
+    the prediction to the original image multiplies it by ``s``. Test-time
+    augmentation averages the views' depths.
+    """
 
     kind = "depth"
     fixed_channels = 1
+
+    def restore(self, pred: torch.Tensor, meta: dict) -> torch.Tensor:
+        pred = super().restore(pred, meta)
+        if meta.get("scale_factor") is None:
+            return pred
+        w_scale, h_scale = meta["scale_factor"]
+        return pred * float(w_scale * h_scale) ** 0.5
 
     def labelled(self, gt: torch.Tensor) -> torch.Tensor:
         return gt > 0
@@ -245,10 +353,21 @@ class NormalsHead(BaseTaskHead):
     def activate(self, pred: torch.Tensor) -> torch.Tensor:
         return F.normalize(pred, dim=0)
 
+    @classmethod
+    def merge_views(
+        cls, views: Sequence[MultiTaskDataSample], info: TaskInfo
+    ) -> Dict[str, torch.Tensor]:
+        """The mean of the views' unit normals, renormalised to unit length."""
+        mean = _stacked(views, info.pred_field).mean(dim=0)
+        return {info.pred_field: F.normalize(mean, dim=0)}
+
 
 @MODELS.register_module()
 class BinaryMapHead(BaseTaskHead):
-    """Binary map head (saliency, edge): sigmoid probabilities, (1, H, W)."""
+    """Binary map head (saliency, edge): sigmoid probabilities, (1, H, W).
+
+    Test-time augmentation averages the views' probabilities.
+    """
 
     kind = "binary"
     fixed_channels = 1

@@ -5,7 +5,6 @@ from typing import Dict, List, Optional, Tuple, Union
 import torch
 import torch.nn as nn
 from mmengine.model import BaseModel
-from mmengine.structures import PixelData
 from mmseg.registry import MODELS
 from mmseg.utils import ConfigType, OptConfigType, OptMultiConfig
 
@@ -58,8 +57,6 @@ class MTCP(BaseModel):
             ``dict(type='LPS')``); ``tasks`` is filled in. None sums the terms.
         data_preprocessor (dict or nn.Module, optional): Defaults to
             ``dict(type='MultiTaskDataPreProcessor')``.
-        test_cfg (dict, optional): ``dict(flip=bool)``: average the predictions
-            of the image and its horizontal mirror. Default: no flip.
         init_cfg (dict or list[dict], optional): Initialisation config.
     """
 
@@ -79,7 +76,6 @@ class MTCP(BaseModel):
         use_srm: bool = True,
         weighting: OptConfigType = None,
         data_preprocessor: Union[ConfigType, nn.Module, None] = None,
-        test_cfg: OptConfigType = None,
         init_cfg: OptMultiConfig = None,
     ) -> None:
         super().__init__(
@@ -88,7 +84,6 @@ class MTCP(BaseModel):
         )
         self.tasks = check_tasks(tasks, list(TASKS), "MTCP.tasks")
         self.out_channels = utils.task_channels(self.tasks, num_classes or {})
-        self.test_cfg = utils.check_test_cfg(test_cfg)
         self.use_cfm = use_cfm and len(self.tasks) > 1
         self.use_srm = use_srm
         self.loss_with_cp = loss_with_cp
@@ -201,16 +196,6 @@ class MTCP(BaseModel):
             losses[f"coherence.{t}"] = self.coherence_weight * value
         return TaskLosses(losses, labelled)
 
-    def _final_outputs(self, inputs: torch.Tensor) -> Dict[str, torch.Tensor]:
-        finals = self._forward(inputs)
-        if not self.test_cfg["flip"]:
-            return finals
-        mirrored = self._forward(inputs.flip(-1))
-        for t in self.tasks:
-            back = self.heads[t].flip_back(mirrored[t], "horizontal")
-            finals[t] = (finals[t] + back) / 2
-        return finals
-
     def predict(
         self,
         inputs: torch.Tensor,
@@ -223,19 +208,25 @@ class MTCP(BaseModel):
         component, or y for vertical flips, changes sign). Without data
         samples the inputs are taken as unpadded, unresized images.
 
+        Test-time augmentation wraps the model in
+        :class:`MultiTaskTTAModel`, which merges the predictions of each
+        image's views.
+
         Returns:
-            list[MultiTaskDataSample]: The samples with ``pred_<field>`` set:
-            classes (1, H, W) int64, depth (1, H, W) >= 0, normals (3, H, W)
-            unit vectors, saliency / edge (1, H, W) probabilities.
+            list[MultiTaskDataSample]: The samples with ``pred_<field>`` set
+            (each head's ``add_pred``): classes (1, H, W) int64 with their
+            logits ``<field>_logits`` (C, H, W), depth (1, H, W) >= 0,
+            normals (3, H, W) unit vectors, saliency / edge (1, H, W)
+            probabilities.
         """
         if data_samples is None:
             data_samples = utils.unresized_samples(inputs)
-        finals = self._final_outputs(inputs)
+        finals = self._forward(inputs)
         for i, sample in enumerate(data_samples):
-            meta = sample.metainfo
             for t in self.tasks:
-                pred = self.heads[t].predict_by_feat(finals[t][i : i + 1], meta)
-                setattr(sample, TASKS[t].pred_field, PixelData(data=pred))
+                self.heads[t].add_pred(
+                    sample, TASKS[t], finals[t][i : i + 1], sample.metainfo
+                )
         return data_samples
 
     def parse_losses(

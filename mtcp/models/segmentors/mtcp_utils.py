@@ -22,8 +22,6 @@ DEFAULT_LOSSES = dict(
     edge=dict(type="BalancedBCELoss", pos_weight=0.95),
 )
 
-TEST_CFG_KEYS = ("flip",)
-
 
 def task_channels(tasks: List[str], num_classes: Dict[str, int]) -> Dict[str, int]:
     """Predicted channels of each task: its head's, or ``num_classes[task]``.
@@ -54,22 +52,6 @@ def task_channels(tasks: List[str], num_classes: Dict[str, int]) -> Dict[str, in
             )
         channels[t] = int(num_classes[t]) if fixed is None else fixed
     return channels
-
-
-def check_test_cfg(test_cfg: OptConfigType) -> dict:
-    """``test_cfg`` with its defaults, or an error naming the bad key."""
-    test_cfg = dict(dict(flip=False), **(test_cfg or {}))
-    unknown = set(test_cfg) - set(TEST_CFG_KEYS)
-    if unknown:
-        raise ValueError(
-            f"MTCP.test_cfg has unknown keys {sorted(unknown)}; it accepts "
-            f"{list(TEST_CFG_KEYS)}"
-        )
-    if not isinstance(test_cfg["flip"], bool):
-        raise ValueError(
-            f"MTCP.test_cfg.flip must be True or False, got {test_cfg['flip']!r}"
-        )
-    return test_cfg
 
 
 def loss_cfgs(
