@@ -42,6 +42,12 @@ model = dict(
 )
 custom_hooks = [dict(type="TaskWeightingHook")]
 
+# CPU memory: tensors of 16 MiB and more (a 256-channel stride-4 map of one
+# 448x576 image) are mmapped, so their memory returns to the system when they
+# are freed instead of staying in glibc's heap (mtcp/utils/malloc.py,
+# docs/benchmarks.md). None keeps glibc's defaults; no effect on GPU tensors.
+env_cfg = dict(malloc_mmap_threshold=16 * 1024**2)
+
 optim_wrapper = dict(
     paramwise_cfg=dict(custom_keys={"backbone": dict(lr_mult=backbone_lr_mult)})
 )

@@ -15,6 +15,8 @@ from mmengine.device import get_device
 from mmengine.runner import Runner
 from mmseg.registry import RUNNERS
 
+from mtcp.utils.malloc import apply_malloc_cfg
+
 LAUNCHERS = ("none", "pytorch", "slurm", "mpi")
 
 
@@ -162,8 +164,10 @@ def close_process_group() -> None:
 
 def build_runner(cfg: Config, launcher: str) -> Runner:
     """The Runner of ``cfg`` (or its ``runner_type``), after joining the
-    process group on CPU-only distributed runs."""
+    process group on CPU-only distributed runs and applying the config's
+    malloc setting (``env_cfg.malloc_mmap_threshold``)."""
     init_cpu_process_group(cfg, launcher)
+    apply_malloc_cfg(cfg)
     if "runner_type" not in cfg:
         return Runner.from_cfg(cfg)
     return RUNNERS.build(cfg)

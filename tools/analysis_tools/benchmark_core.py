@@ -22,6 +22,7 @@ from torch.utils.flop_counter import FlopCounterMode, sdpa_flop_count
 import mtcp  # noqa: F401  (registers the modules)
 from mtcp.models.heads import task_head_type
 from mtcp.structures import TASKS, MultiTaskDataSample
+from mtcp.utils.malloc import apply_malloc_cfg
 
 AMP_DTYPES = dict(none=None, fp16=torch.float16, bf16=torch.bfloat16)
 # Share of pixels given the ignore / invalid value in the synthetic labels.
@@ -77,6 +78,8 @@ def load_config(
     cfg = Config.fromfile(config)
     if cfg_options:
         cfg.merge_from_dict(cfg_options)
+    # The allocator setting of the config's training runs (env_cfg).
+    apply_malloc_cfg(cfg)
     model = cfg.model
     if model.get("backbone") is not None:
         model.backbone.init_cfg = None
