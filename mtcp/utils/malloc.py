@@ -15,9 +15,11 @@ freed, at the cost of faulting in fresh pages the next time.
 
 import ctypes
 import ctypes.util
+import logging
 from typing import Optional
 
 from mmengine.config import Config
+from mmengine.logging import print_log
 
 # mallopt parameters of glibc's malloc.h.
 M_TRIM_THRESHOLD = -1
@@ -47,9 +49,12 @@ def set_malloc_mmap_threshold(threshold: int) -> None:
     Args:
         threshold (int): Bytes, 1 to 32 MiB (glibc's maximum).
 
+    With another C library (macOS, musl) nothing changes and a warning says
+    so: the shipped configs set a threshold and must still run there.
+
     Raises:
         ValueError: ``threshold`` is out of range.
-        RuntimeError: the C library is not glibc, or refuses the setting.
+        RuntimeError: glibc refuses the setting.
     """
     if isinstance(threshold, bool) or not isinstance(threshold, int):
         raise ValueError(
@@ -63,10 +68,13 @@ def set_malloc_mmap_threshold(threshold: int) -> None:
         )
     libc = _glibc()
     if libc is None:
-        raise RuntimeError(
-            "malloc_mmap_threshold is a glibc malloc setting, and this process's "
-            "C library is not glibc; set env_cfg.malloc_mmap_threshold=None"
+        print_log(
+            "env_cfg.malloc_mmap_threshold is a glibc malloc setting and this "
+            "process's C library is not glibc: the setting has no effect",
+            logger="current",
+            level=logging.WARNING,
         )
+        return
     for param, value in (
         (M_MMAP_THRESHOLD, threshold),
         (M_TRIM_THRESHOLD, 2 * threshold),

@@ -147,6 +147,29 @@ def test_no_cp_clears_every_switch_of_the_shipped_config(bench):
     assert cleared.cfm.attention == shipped.cfm.attention == "sdpa"
 
 
+def test_saved_batch_is_the_batch(bench, tmp_path):
+    batch_tools = _load("benchmark_batch")
+    model = SimpleNamespace(
+        tasks=["semseg", "depth", "normals"],
+        out_channels=dict(semseg=5, depth=1, normals=3),
+    )
+    data = bench.make_batch(model, 2, (6, 7), seed=3)
+    path = str(tmp_path / "batch.pth")
+    batch_tools.save_batch(data, path)
+    again = batch_tools.load_batch(path, model)
+    for image, image_again in zip(data["inputs"], again["inputs"]):
+        assert torch.equal(image, image_again)
+    for sample, sample_again in zip(data["data_samples"], again["data_samples"]):
+        assert sample.metainfo == sample_again.metainfo
+        for task in model.tasks:
+            field = TASKS[task].gt_field
+            label = getattr(sample, field).data
+            assert torch.equal(label, getattr(sample_again, field).data)
+    other = SimpleNamespace(tasks=["semseg", "parts"])
+    with pytest.raises(ValueError, match="batch.pth.*semseg"):
+        batch_tools.load_batch(path, other)
+
+
 def test_compare_runs_a_then_b(bench, monkeypatch):
     """--compare runs A with the command's own options, then B with its
     config, options over A's, checkpointing off and its PYTHONPATH."""
@@ -154,7 +177,7 @@ def test_compare_runs_a_then_b(bench, monkeypatch):
 
     def fake_run_child(cmd, label, pythonpath=None):
         calls.append((bench.parse_args(cmd[2:]), label, pythonpath))
-        return dict(label=label, failed="not run")
+        return dict(label=label)
 
     monkeypatch.setattr(bench, "run_child", fake_run_child)
     args = bench.parse_args(
@@ -172,6 +195,8 @@ def test_compare_runs_a_then_b(bench, monkeypatch):
     assert b.config == "other.py" and b.with_cp is False and path_b == "/checkout"
     assert b.cfg_options == {"model.num_classes.semseg": 5, "model.use_srm": True}
     assert a.json and b.json and a.compare is None and b.compare is None
+    # B measures the batch A made and saved
+    assert a.save_batch and b.batch_file == a.save_batch and a.batch_file is None
     with pytest.raises(SystemExit):
         bench.parse_args(TINY_ARGS + ["--compare-no-cp"])
 

@@ -87,3 +87,12 @@ def test_shipped_configs_set_16_mib():
         assert cfg.env_cfg.malloc_mmap_threshold == 16 * 1024**2
         # The base runtime's other environment settings are kept.
         assert cfg.env_cfg.mp_cfg.mp_start_method == "fork"
+
+
+def test_other_c_library_warns_and_changes_nothing(monkeypatch):
+    """The shipped configs must run on macOS or musl, where it does nothing."""
+    logged = []
+    monkeypatch.setattr(malloc, "_glibc", lambda: None)
+    monkeypatch.setattr(malloc, "print_log", lambda msg, **kw: logged.append(msg))
+    malloc.set_malloc_mmap_threshold(2**24)
+    assert len(logged) == 1 and "not glibc" in logged[0]

@@ -1,32 +1,21 @@
 """Training and inference cost of an MT-CP config on the current device.
 
-Measures, for a config with a ``model`` field:
-
-- the training step time: ``model.train_step`` (data preprocessor, forward,
-  losses, backward, AdamW step), i.e. exactly what the training loop runs;
-- the peak memory of training: ``torch.cuda.max_memory_allocated`` on CUDA;
-  on CPU the process's resident-set high-water mark (``ru_maxrss``: model,
-  optimizer state, batch and the step's activations). ``ru_maxrss`` never
-  decreases within a process, so ``--compare`` and ``--compare-naive``
-  measure each run in a fresh child process, and ``--inference-only``
-  measures the peak of inference alone;
-- the inference time per image (``model.test_step``, eval mode, no grad);
-- the parameters and the forward FLOPs per image, counted by
-  :class:`torch.utils.flop_counter.FlopCounterMode` on the tensor-mode forward
-  (a multiply-add counts 2 FLOPs; matmuls, convolutions and SDPA, including
-  PyTorch's CPU flash kernel, are counted; element-wise ops, softmax and
-  ``grid_sample``, which carries the deformable attention of the pixel decoder
-  on CPU, are not).
-
-The batch is synthetic: random images and random valid labels of every task
-of the model (``docs/design.md``); no pretrained weights are loaded.
+Measures, for a config with a ``model`` field, the training step time
+(``model.train_step``: data preprocessor, forward, losses, backward, AdamW
+step), the peak memory of training (``torch.cuda.max_memory_allocated`` on
+CUDA; on CPU the process's resident-set high-water mark ``ru_maxrss``, which
+never decreases within a process: ``--compare`` and ``--compare-naive``
+measure each run in a fresh child process, ``--inference-only`` inference
+alone), the inference time per image (``model.test_step``), the parameters
+and the forward FLOPs per image (:class:`torch.utils.flop_counter.FlopCounterMode`;
+a multiply-add counts 2; element-wise ops, softmax and ``grid_sample`` are not
+counted). The batch is synthetic (``benchmark_batch.py``); no pretrained
+weights are loaded. docs/benchmarks.md describes every figure.
 
 Example::
 
     python tools/analysis_tools/benchmark.py configs/_base_/models/mtcp.py \
         --input-size 448 576 --batch-size 2 --compare-naive
-    python tools/analysis_tools/benchmark.py configs/_base_/models/mtcp.py \
-        --amp bf16 --with-cp --device cuda
     # the config as shipped (A) against itself without checkpointing (B)
     python tools/analysis_tools/benchmark.py configs/mtcp_nyud.py \
         --compare --compare-no-cp
@@ -37,6 +26,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence
 
@@ -44,6 +34,7 @@ import torch
 from mmengine.config import DictAction
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from benchmark_batch import load_batch, make_batch, save_batch  # noqa: E402
 from benchmark_core import (  # noqa: E402
     AMP_DTYPES,
     SDPA_CPU_FLOPS,
@@ -53,7 +44,6 @@ from benchmark_core import (  # noqa: E402
     count_parameters,
     format_table,
     load_config,
-    make_batch,
     max_rss_bytes,
     model_batch_parser,
     set_checkpointing,
@@ -168,6 +158,8 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
         help="no training: the peak memory is that of inference",
     )
     parser.add_argument("--label", default=None, help="the run's column name")
+    parser.add_argument("--save-batch", metavar="FILE", help="write the batch to FILE")
+    parser.add_argument("--batch-file", metavar="FILE", help="measure FILE's batch")
     parser.add_argument("--json", action="store_true", help="print JSON only")
     parser.add_argument("--cfg-options", nargs="+", action=DictAction)
     args = parser.parse_args(argv)
@@ -190,7 +182,12 @@ def run_benchmark(args: argparse.Namespace) -> Dict[str, object]:
     torch.manual_seed(args.seed)
     cfg = load_config(args.config, args.cfg_options, args.cfm_attention, args.with_cp)
     model = build_model(cfg, device, args.channels_last)
-    data = make_batch(model, args.batch_size, args.input_size, args.seed)
+    if args.batch_file:
+        data = load_batch(args.batch_file, model)
+    else:
+        data = make_batch(model, args.batch_size, args.input_size, args.seed)
+    if args.save_batch:
+        save_batch(data, args.save_batch)
     result = dict(
         label=args.label,
         config=args.config,
@@ -348,15 +345,21 @@ def compare_runs(args: argparse.Namespace) -> List[Dict[str, object]]:
         label_b += f" (PYTHONPATH={args.compare_pythonpath})"
     if args.compare_no_cp:
         label_b += " no-cp"
-    run_a = run_child(_child_command(args, label="A"), "A")
-    cmd_b = _child_command(
-        args,
-        config=config_b,
-        cfg_options=options_b,
-        with_cp=False if args.compare_no_cp else None,
-        label=label_b,
-    )
-    return [run_a, run_child(cmd_b, label_b, args.compare_pythonpath)]
+    with tempfile.TemporaryDirectory() as tmp:
+        # B measures A's batch (which B's checkout may not know how to make)
+        batch = str(Path(tmp) / "batch.pth")
+        cmd_a = _child_command(args, label="A") + ["--save-batch", batch]
+        run_a = run_child(cmd_a, "A")
+        cmd_b = _child_command(
+            args,
+            config=config_b,
+            cfg_options=options_b,
+            with_cp=False if args.compare_no_cp else None,
+            label=label_b,
+        )
+        if "failed" not in run_a:
+            cmd_b += ["--batch-file", batch]
+        return [run_a, run_child(cmd_b, label_b, args.compare_pythonpath)]
 
 
 def main(argv: Optional[Sequence[str]] = None) -> None:

@@ -15,18 +15,12 @@ import torch.nn as nn
 from mmengine.config import Config
 from mmengine.logging import MMLogger
 from mmengine.optim import AmpOptimWrapper, OptimWrapper
-from mmengine.structures import PixelData
 from mmseg.registry import MODELS
 from torch.utils.flop_counter import FlopCounterMode, sdpa_flop_count
 
 import mtcp  # noqa: F401  (registers the modules)
-from mtcp.models.heads import task_head_type
-from mtcp.structures import TASKS, MultiTaskDataSample
-from mtcp.utils.malloc import apply_malloc_cfg
 
 AMP_DTYPES = dict(none=None, fp16=torch.float16, bf16=torch.bfloat16)
-# Share of pixels given the ignore / invalid value in the synthetic labels.
-INVALID_FRACTION = 0.05
 
 
 def model_batch_parser(description: str) -> argparse.ArgumentParser:
@@ -78,8 +72,13 @@ def load_config(
     cfg = Config.fromfile(config)
     if cfg_options:
         cfg.merge_from_dict(cfg_options)
-    # The allocator setting of the config's training runs (env_cfg).
-    apply_malloc_cfg(cfg)
+    # The allocator setting of the config's training runs (env_cfg); imported
+    # only then, since run B of ``--compare-pythonpath`` may be a checkout of
+    # mtcp from before the setting existed.
+    if cfg.get("env_cfg", {}).get("malloc_mmap_threshold") is not None:
+        from mtcp.utils.malloc import apply_malloc_cfg
+
+        apply_malloc_cfg(cfg)
     model = cfg.model
     if model.get("backbone") is not None:
         model.backbone.init_cfg = None
@@ -101,49 +100,6 @@ def build_model(cfg: Config, device: torch.device, channels_last: bool) -> nn.Mo
     if channels_last:
         model.to(memory_format=torch.channels_last)
     return model
-
-
-def random_label(
-    task: str,
-    num_classes: int,
-    size: Sequence[int],
-    generator: torch.Generator,
-    invalid_fraction: float = INVALID_FRACTION,
-) -> torch.Tensor:
-    """One label map of ``task`` in the packed layout of docs/design.md: its
-    head's random label, with ``invalid_fraction`` of the pixels set to the
-    task's pad value (no label)."""
-    info = TASKS[task]
-    h, w = size
-    invalid = torch.rand(1, h, w, generator=generator) < invalid_fraction
-    label = task_head_type(info.kind).random_label(num_classes, size, generator)
-    return label.masked_fill(invalid, info.pad_value)
-
-
-def make_batch(model: nn.Module, batch_size: int, size: Sequence[int], seed: int = 0):
-    """A training batch as a data loader gives it: uint8 images and samples
-    carrying every task's label at the input size."""
-    generator = torch.Generator().manual_seed(seed)
-    h, w = size
-    inputs, samples = [], []
-    for _ in range(batch_size):
-        inputs.append(torch.randint(0, 256, (3, h, w), generator=generator).byte())
-        sample = MultiTaskDataSample(
-            metainfo=dict(
-                ori_shape=(h, w),
-                img_shape=(h, w),
-                pad_shape=(h, w),
-                scale_factor=(1.0, 1.0),
-                flip=False,
-                flip_direction=None,
-                tasks=list(model.tasks),
-            )
-        )
-        for task in model.tasks:
-            label = random_label(task, model.out_channels[task], size, generator)
-            setattr(sample, TASKS[task].gt_field, PixelData(data=label))
-        samples.append(sample)
-    return dict(inputs=inputs, data_samples=samples)
 
 
 class AutocastOptimWrapper(OptimWrapper):

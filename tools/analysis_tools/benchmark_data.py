@@ -46,7 +46,7 @@ from mtcp.models.heads import task_head_type
 from mtcp.structures import TASKS, MultiTaskDataSample
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from benchmark_core import random_label  # noqa: E402
+from benchmark_batch import random_label  # noqa: E402
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 DEFAULT_CONFIG = osp.join(REPO, "configs", "_base_", "datasets", "nyud.py")

@@ -31,7 +31,7 @@ from mtcp.models.heads import task_head_type
 from mtcp.structures import TASKS
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from benchmark_core import random_label  # noqa: E402
+from benchmark_batch import random_label  # noqa: E402
 
 NUM_CLASSES = 40
 POOL = 4

@@ -46,10 +46,10 @@ from benchmark import (  # noqa: E402
     build_model,
     build_optim_wrapper,
     load_config,
-    make_batch,
     max_rss_bytes,
     model_batch_parser,
 )
+from benchmark_batch import make_batch  # noqa: E402
 
 GIB = 2**30
 MIB = 2**20
