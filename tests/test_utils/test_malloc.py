@@ -81,11 +81,12 @@ def test_apply_cfg_without_setting_is_a_no_op(monkeypatch):
     assert calls == [2**24]
 
 
-def test_shipped_configs_set_16_mib():
+def test_shipped_configs_keep_glibc_defaults():
+    """The setting slows a batch-2 CPU step by 18 %: an opt-in, not a default."""
     for name in ("mtcp_nyud", "mtcp_pascal"):
         cfg = Config.fromfile(f"configs/{name}.py")
-        assert cfg.env_cfg.malloc_mmap_threshold == 16 * 1024**2
-        # The base runtime's other environment settings are kept.
+        assert cfg.env_cfg.get("malloc_mmap_threshold") is None
+        # The base runtime's environment settings are there.
         assert cfg.env_cfg.mp_cfg.mp_start_method == "fork"
 
 
