@@ -2,7 +2,7 @@
 # 512x1024 crops of images rescaled by 0.5-2.0, batch 2 per GPU, Mask2Former
 # Swin-S (ADE20K) backbone, LPS weighting, 100 epochs.
 # Batch 2 of 512x1024 crops is what one GPU holds: with activation
-# checkpointing (below) the NYUD model peaks at 6.9 GiB (CPU RSS) for batch 2
+# checkpointing (below) the NYUD model peaks at 7.2 GiB (CPU RSS) for batch 2
 # of 448x576 crops with three tasks (docs/benchmarks.md); 512x1024 has 2.0x
 # the pixels and two tasks, an estimate of about 10-14 GiB, NOT measured yet.
 # Measure it on your GPU before a long run:
