@@ -1,6 +1,6 @@
 """A checkpoint written before the task-head redesign loads into today's model.
 
-``tests/data/demo_state_dict_946a4d4.json`` lists every state-dict entry
+``tests/fixtures/demo_state_dict_946a4d4.json`` lists every state-dict entry
 (dtype and shape) of ``configs/mtcp_demo.py``'s model as commit 946a4d4 built
 it, with its weighting state in that commit's layout (no per-task counts). The
 test writes a checkpoint of that form with seeded values and loads it with
@@ -15,7 +15,7 @@ import torch
 from mtcp.apis import init_model
 
 REPO = Path(__file__).resolve().parents[2]
-RECORD = REPO / "tests/data/demo_state_dict_946a4d4.json"
+RECORD = REPO / "tests/fixtures/demo_state_dict_946a4d4.json"
 
 
 def old_checkpoint(path: Path) -> dict:
