@@ -103,13 +103,7 @@ def check_state_dict_fits(
     expected = model.state_dict()
     missing = [k for k in expected if k not in state_dict]
     unexpected = [k for k in state_dict if k not in expected]
-    # a module's `_extra_state` (e.g. the loss weighting's history) is its own
-    # encoding, of varying length, validated by its set_extra_state
-    mis_shaped = [
-        f"{k} {tuple(state_dict[k].shape)} (model: {tuple(v.shape)})"
-        for k, v in expected.items()
-        if k in state_dict and not _is_extra_state(k) and state_dict[k].shape != v.shape
-    ]
+    mis_shaped = _mis_shaped(expected, state_dict)
     problems = []
     if missing:
         problems.append(f"missing in the checkpoint: {_listed(missing)}")
@@ -177,6 +171,20 @@ def _is_extra_state(key: str) -> bool:
     return key.rsplit(".", 1)[-1] == "_extra_state"
 
 
+def _mis_shaped(
+    expected: Dict[str, torch.Tensor], state_dict: Dict[str, torch.Tensor]
+) -> List[str]:
+    """``'key (shape in state_dict) (model: expected shape)'`` for every key of
+    both whose shapes differ. A module's ``_extra_state`` (e.g. the loss
+    weighting's history) is its own encoding, of varying length, validated by
+    its ``set_extra_state``, and is skipped."""
+    return [
+        f"{k} {tuple(state_dict[k].shape)} (model: {tuple(v.shape)})"
+        for k, v in expected.items()
+        if k in state_dict and not _is_extra_state(k) and state_dict[k].shape != v.shape
+    ]
+
+
 def _listed(keys: List[str]) -> str:
     shown = ", ".join(keys[:MAX_LISTED])
     more = len(keys) - MAX_LISTED
@@ -203,11 +211,7 @@ def check_pretrained_fits(
     """
     own = {prefix + k: v for k, v in module.state_dict().items()}
     matched = [k for k in own if k in state_dict]
-    mis_shaped = [
-        f"{k} {tuple(state_dict[k].shape)} (model: {tuple(own[k].shape)})"
-        for k in matched
-        if not _is_extra_state(k) and state_dict[k].shape != own[k].shape
-    ]
+    mis_shaped = _mis_shaped(own, state_dict)
     if matched and not mis_shaped:
         return
     missing = [k for k in own if k not in state_dict]
