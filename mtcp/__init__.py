@@ -17,6 +17,7 @@ from . import (  # noqa: E402
     evaluation,
     models,
     structures,
+    tasks,
     visualization,  # noqa: E402
 )
 
@@ -27,5 +28,6 @@ __all__ = [
     "evaluation",
     "models",
     "structures",
+    "tasks",
     "visualization",
 ]

@@ -13,7 +13,6 @@ intended change of behaviour::
     python tests/behaviour_digest.py tests/fixtures/behaviour_digest.json
 """
 
-import hashlib
 import json
 import os.path as osp
 import sys
@@ -33,15 +32,18 @@ from mmseg.registry import DATASETS, MODELS
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
 
+from tool_loader import load_tool  # noqa: E402
+
 import mtcp  # noqa: E402,F401
 from mtcp.evaluation.metrics import MultiTaskMetric  # noqa: E402
 from mtcp.structures import MultiTaskDataSample  # noqa: E402
 from mtcp.utils.prediction_writer import write_predictions  # noqa: E402
 from mtcp.visualization import colorize_task  # noqa: E402
-from tool_loader import load_tool  # noqa: E402
 
 ALL_TASKS = ["semseg", "parts", "depth", "normals", "saliency", "edge"]
 SCORED = ["semseg", "parts", "depth", "normals", "saliency"]
+NYUD_TASKS = ["semseg", "depth", "normals", "edge"]
+PASCAL_TASKS = ["parts", "saliency"]
 FIELDS = dict(
     semseg="sem_seg",
     parts="parts",
@@ -166,7 +168,9 @@ def model_digest() -> dict:
     inputs, samples = [], []
     for i in range(2):
         gen = torch.Generator().manual_seed(i)
-        inputs.append(torch.randint(0, 256, (3, h, w), generator=gen, dtype=torch.uint8))
+        inputs.append(
+            torch.randint(0, 256, (3, h, w), generator=gen, dtype=torch.uint8)
+        )
         sample = MultiTaskDataSample(metainfo=dict(ori_shape=(h, w), img_shape=(h, w)))
         for task, label in _labels(h, w, i).items():
             sample.set_gt(task, PixelData(data=label))
@@ -207,22 +211,21 @@ def model_digest() -> dict:
         k: round(float(v), 10) for k, v in sorted(metric.evaluate(2).items())
     }
     with tempfile.TemporaryDirectory() as out:
-        files = write_predictions(
-            {t: preds[0].get_pred(t).data for t in ALL_TASKS},
-            out,
-            "img0",
-            reduce_zero_label=True,
-        )
-        digest["files"] = {
-            osp.relpath(f, out): _file_hash(f) for f in sorted(files)
-        }
+        # NYUD-v2's tasks store classes as 1..K (reduce_zero_label), PASCAL's not
+        files = []
+        for tasks, reduce_zero_label in (NYUD_TASKS, True), (PASCAL_TASKS, False):
+            files += write_predictions(
+                {t: preds[0].get_pred(t).data for t in tasks},
+                out,
+                "img0",
+                reduce_zero_label=reduce_zero_label,
+            )
+        digest["files"] = {osp.relpath(f, out): _file_hash(f) for f in sorted(files)}
     palettes = dict(semseg=[[i * 50, 255 - i * 50, i * 20] for i in range(4)])
     palettes["parts"] = [[i * 30, i * 20, 255 - i * 30] for i in range(7)]
     digest["colours"] = {
         t: _hash(
-            colorize_task(
-                t, preds[1].get_pred(t).data.numpy(), palette=palettes.get(t)
-            )
+            colorize_task(t, preds[1].get_pred(t).data.numpy(), palette=palettes.get(t))
         )
         for t in ALL_TASKS
     }
@@ -282,8 +285,9 @@ def pipeline_digest() -> dict:
                 )
             digest[layout] = out
         folder = osp.join(root, "folder")
-        fake.make_fake_dataset(folder, "folder", num_train=3, num_val=1,
-                               drop_half=["depth"])
+        fake.make_fake_dataset(
+            folder, "folder", num_train=3, num_val=1, drop_half=["depth"]
+        )
         ds = DATASETS.build(
             dict(
                 type="MultiTaskFolderDataset",

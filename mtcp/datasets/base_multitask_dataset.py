@@ -1,11 +1,13 @@
+import os
 import os.path as osp
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 from mmengine import fileio
 from mmengine.dataset import BaseDataset
 
 from mtcp.structures import TASKS, check_tasks
+from mtcp.tasks import task_kind
 
 from .seeded_sampling import SeededAugmentationMixin
 
@@ -13,18 +15,25 @@ from .seeded_sampling import SeededAugmentationMixin
 class BaseMultiTaskDataset(SeededAugmentationMixin, BaseDataset):
     """Common part of the on-disk multi-task datasets.
 
-    A subclass sets ``AVAILABLE_TASKS``, ``DEFAULT_TASKS`` and ``METAINFO``
-    and implements :meth:`load_data_list`. Initialisation only reads the split
-    file and lists each annotation folder once: which files exist is checked
-    there, their content by the loading transforms (or ``check_dataset.py``).
-    With :class:`~mtcp.datasets.SeededSampler` the random transforms of an
-    item are seeded from (seed, epoch, index).
+    A subclass describes its package: ``DATA_PREFIX`` (the folder of the
+    images, ``img_path``, and of each task's labels, relative to the data
+    root; a tuple lists alternative folders, the first present wins),
+    ``IMG_SUFFIXES``, ``SPLIT_FILE`` (with ``{split}``), ``DEFAULT_TASKS``
+    and ``METAINFO``. Label files are ``<folder>/<id><suffix>`` with the
+    suffixes the task's kind reads, the first present winning. Subclasses
+    with another layout override :meth:`load_data_list`. Initialisation
+    only reads the split file and lists each annotation folder once: which
+    files exist is checked there, their content by the loading transforms
+    (or ``check_dataset.py``). With :class:`~mtcp.datasets.SeededSampler`
+    the random transforms of an item are seeded from (seed, epoch, index).
 
     Args:
         data_root (str): Root of the dataset package.
         split (str): 'train' or 'val'.
         tasks (Sequence[str], optional): Tasks whose labels are loaded; any
-            subset of ``AVAILABLE_TASKS``. Defaults to ``DEFAULT_TASKS``.
+            of the tasks of ``data_prefix``. Defaults to ``DEFAULT_TASKS``.
+        data_prefix (dict, optional): Overrides of ``DATA_PREFIX``, e.g.
+            ``dict(edge='my_edges')``; a new task adds its folder here.
         pipeline (Sequence[dict]): Transforms.
         test_mode (bool): mmengine's test mode. Defaults to False.
         lazy_init (bool): Defer the listing to the first use.
@@ -35,9 +44,11 @@ class BaseMultiTaskDataset(SeededAugmentationMixin, BaseDataset):
         backend_args (dict, optional): mmengine file backend arguments.
     """
 
-    AVAILABLE_TASKS: Sequence[str] = ()
     DEFAULT_TASKS: Sequence[str] = ()
-    #: Stored semseg labels are 1..K with 0 unlabelled (NYUD); predictions
+    DATA_PREFIX: Dict[str, Union[str, Tuple[str, ...]]] = {}
+    IMG_SUFFIXES: Tuple[str, ...] = (".jpg", ".png")
+    SPLIT_FILE = ""
+    #: Stored class labels are 1..K with 0 unlabelled (NYUD); predictions
     #: are saved in the same convention.
     REDUCE_ZERO_LABEL = False
     SPLITS = ("train", "val")
@@ -47,6 +58,7 @@ class BaseMultiTaskDataset(SeededAugmentationMixin, BaseDataset):
         data_root: str,
         split: str = "train",
         tasks: Optional[Sequence[str]] = None,
+        data_prefix: Optional[dict] = None,
         pipeline: Sequence[dict] = (),
         test_mode: bool = False,
         lazy_init: bool = False,
@@ -58,24 +70,47 @@ class BaseMultiTaskDataset(SeededAugmentationMixin, BaseDataset):
         if split not in self.SPLITS:
             raise ValueError(f"split must be one of {self.SPLITS}, got {split!r}")
         self.split = split
-        self.tasks = check_tasks(
-            self.DEFAULT_TASKS if tasks is None else tasks,
-            self.AVAILABLE_TASKS,
-            where=f"{type(self).__name__}.tasks",
-        )
         self.backend_args = backend_args.copy() if backend_args else None
         if not fileio.isdir(data_root, backend_args=self.backend_args):
             raise FileNotFoundError(
                 f"{type(self).__name__}: data_root {data_root!r} is not a directory"
+                + _resolved_from(data_root)
             )
+        layout = dict(self.DATA_PREFIX, **(data_prefix or {}))
+        self.tasks = check_tasks(
+            self.DEFAULT_TASKS if tasks is None else tasks,
+            [name for name in layout if name != "img_path"],
+            where=f"{type(self).__name__}.tasks",
+        )
+        prefix = {
+            key: self._first_present(data_root, folders, key)
+            for key, folders in layout.items()
+            if key == "img_path" or key in self.tasks
+        }
         super().__init__(
             data_root=data_root,
             metainfo=metainfo,
+            data_prefix=prefix,
             pipeline=list(pipeline),
             test_mode=test_mode,
             lazy_init=lazy_init,
             serialize_data=serialize_data,
             indices=indices,
+        )
+
+    def _first_present(self, data_root: str, folders, key: str) -> str:
+        """The folder of ``key``, or the first of alternative folders that
+        exists under ``data_root``."""
+        if isinstance(folders, str):
+            return folders
+        for folder in folders:
+            if fileio.isdir(
+                osp.join(data_root, folder), backend_args=self.backend_args
+            ):
+                return folder
+        raise FileNotFoundError(
+            f"{type(self).__name__}: none of the {key} folders "
+            f"{[osp.join(data_root, f) for f in folders]} exists"
         )
 
     def class_counts(self) -> Dict[str, int]:
@@ -87,18 +122,18 @@ class BaseMultiTaskDataset(SeededAugmentationMixin, BaseDataset):
             if info.classes_key in self.metainfo
         }
 
-    def _data_infos(
-        self,
-        ids: Sequence[str],
-        img_paths: Sequence[str],
-        task_files: Dict[str, Tuple[str, Sequence[str]]],
-    ) -> List[dict]:
-        """One data info per id: ``img_path``, ``img_id``, ``tasks``,
-        ``ann_paths`` (task -> file, found by :meth:`_find_files` from
-        ``task_files[task] = (rel_dir, exts)``), ``reduce_zero_label`` and
+    def load_data_list(self) -> List[dict]:
+        """One data info per id of the split file: ``img_path``, ``img_id``,
+        ``tasks``, ``ann_paths`` (task -> file), ``reduce_zero_label`` and
         ``num_classes``."""
+        ids = self._read_split(self.SPLIT_FILE.format(split=self.split))
+        img_paths = self._find_files(
+            ids, self.data_prefix["img_path"], self.IMG_SUFFIXES, "image"
+        )
         ann_paths = {
-            task: self._find_files(ids, *task_files[task], what=task)
+            task: self._find_files(
+                ids, self.data_prefix[task], task_kind(task).suffixes, task
+            )
             for task in self.tasks
         }
         num_classes = self.class_counts()
@@ -228,3 +263,10 @@ def random_palette(num_classes: int, seed: int) -> List[List[int]]:
     """A fixed pseudo-random palette (mmseg's choice for datasets without one)."""
     rng = np.random.RandomState(seed)
     return rng.randint(0, 256, size=(num_classes, 3)).tolist()
+
+
+def _resolved_from(path: str) -> str:
+    """For a relative path, the directory it was resolved from."""
+    if osp.isabs(path) or "://" in path:
+        return ""
+    return f" (a relative path, resolved from the working directory {os.getcwd()})"

@@ -56,8 +56,8 @@ class CityscapesMTDataset(BaseMultiTaskDataset):
     ``p = 0`` (no measurement) is invalid.
 
     Each data info holds ``img_path``, ``img_id``, ``tasks``, ``ann_paths``,
-    ``num_classes``, and ``disparity_camera_path`` / ``label_maps`` for the
-    loader.
+    ``num_classes``, and ``label_options`` for the loader: depth's
+    ``camera_path``, semseg's ``label_map`` for a ``labelIds`` file.
 
     Args:
         data_root (str): Root holding ``leftImg8bit/`` etc.
@@ -70,8 +70,10 @@ class CityscapesMTDataset(BaseMultiTaskDataset):
         **kwargs: See :class:`BaseMultiTaskDataset`.
     """
 
-    AVAILABLE_TASKS = ("semseg", "depth")
     DEFAULT_TASKS = ("semseg", "depth")
+    # each folder holds <split>/<city>/ sub-folders; depth also needs the
+    # sibling camera/ folder
+    DATA_PREFIX = dict(img_path="leftImg8bit", semseg="gtFine", depth="disparity")
     METAINFO = dict(
         classes=CityscapesDataset.METAINFO["classes"],
         palette=CityscapesDataset.METAINFO["palette"],
@@ -100,7 +102,7 @@ class CityscapesMTDataset(BaseMultiTaskDataset):
 
     def load_data_list(self) -> List[dict]:
         root = self.data_root
-        img_dir = osp.join("leftImg8bit", self.split)
+        img_dir = osp.join(self.data_prefix["img_path"], self.split)
         img_files = list_files(root, img_dir, (IMG_SUFFIX,), self.backend_args)
         if not img_files:
             raise FileNotFoundError(
@@ -113,20 +115,21 @@ class CityscapesMTDataset(BaseMultiTaskDataset):
 
         expected, present = {}, {}
         if "semseg" in self.tasks:
-            gt_files = self._files("gtFine", (TRAIN_ID_SUFFIX, LABEL_ID_SUFFIX))
+            gt_dir = self.data_prefix["semseg"]
+            gt_files = self._files(gt_dir, (TRAIN_ID_SUFFIX, LABEL_ID_SUFFIX))
             expected["semseg"] = [
                 train_id
                 if train_id in gt_files or label_id not in gt_files
                 else label_id
                 for train_id, label_id in zip(
-                    paths("gtFine", TRAIN_ID_SUFFIX), paths("gtFine", LABEL_ID_SUFFIX)
+                    paths(gt_dir, TRAIN_ID_SUFFIX), paths(gt_dir, LABEL_ID_SUFFIX)
                 )
             ]
             present["semseg"] = gt_files
         if "depth" in self.tasks:
             cameras = self._files("camera", (CAMERA_SUFFIX,))
             camera_paths = paths("camera", CAMERA_SUFFIX)
-            expected["depth"] = paths("disparity", DISPARITY_SUFFIX)
+            expected["depth"] = paths(self.data_prefix["depth"], DISPARITY_SUFFIX)
             missing_cameras = [c for c in camera_paths if c not in cameras]
             if missing_cameras and not self.allow_missing_labels:
                 raise FileNotFoundError(
@@ -137,7 +140,7 @@ class CityscapesMTDataset(BaseMultiTaskDataset):
             # depth is known only where both the disparity and the camera exist
             present["depth"] = {
                 d for d, c in zip(expected["depth"], camera_paths) if c in cameras
-            } & self._files("disparity", (DISPARITY_SUFFIX,))
+            } & self._files(self.data_prefix["depth"], (DISPARITY_SUFFIX,))
         labels = resolve_labels(
             type(self).__name__, expected, present, self.allow_missing_labels
         )
@@ -155,9 +158,8 @@ class CityscapesMTDataset(BaseMultiTaskDataset):
                 num_classes=num_classes,
             )
             if info["ann_paths"].get("depth") is not None:
-                info["disparity_camera_path"] = osp.join(
-                    root, "camera", self.split, stem + CAMERA_SUFFIX
-                )
+                camera = osp.join(root, "camera", self.split, stem + CAMERA_SUFFIX)
+                info["label_options"] = dict(depth=dict(camera_path=camera))
             data_list.append(info)
         return data_list
 
@@ -166,5 +168,6 @@ class CityscapesMTDataset(BaseMultiTaskDataset):
         info = super().get_data_info(idx)
         semseg = info["ann_paths"].get("semseg")
         if semseg is not None and semseg.endswith(LABEL_ID_SUFFIX):
-            info["label_maps"] = dict(semseg=self._label_id_lut)
+            options = info.setdefault("label_options", {})
+            options["semseg"] = dict(label_map=self._label_id_lut)
         return info

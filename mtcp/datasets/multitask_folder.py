@@ -8,34 +8,10 @@ from mmengine import fileio
 from mmengine.logging import print_log
 from mmseg.registry import DATASETS
 
-from mtcp.structures import IGNORE_INDEX, TASKS
+from mtcp.structures import TASKS
+from mtcp.tasks import task_kind
 
 from .base_multitask_dataset import BaseMultiTaskDataset, random_palette
-
-# Folder and file suffix of each task's labels when the config names none.
-DEFAULT_TASK_FOLDERS: Dict[str, dict] = {
-    "semseg": dict(folder="semseg", suffix=".png"),
-    "parts": dict(folder="parts", suffix=".png"),
-    "depth": dict(folder="depth", suffix=".npy"),
-    "normals": dict(folder="normals", suffix=".npy"),
-    "saliency": dict(folder="saliency", suffix=".png"),
-    "edge": dict(folder="edge", suffix=".png"),
-}
-# File suffixes each task can be read from (see LoadMultiTaskAnnotations).
-TASK_SUFFIXES: Dict[str, tuple] = {
-    "semseg": (".png",),
-    "parts": (".png",),
-    "depth": (".npy", ".png"),
-    "normals": (".npy", ".png"),
-    "saliency": (".png",),
-    "edge": (".png", ".npy"),
-}
-# metainfo keys holding the class names and palette of each class task
-CLASS_KEYS = {
-    task: (info.classes_key, info.palette_key)
-    for task, info in TASKS.items()
-    if info.classes_key
-}
 
 
 def resolve_labels(
@@ -111,24 +87,26 @@ class MultiTaskFolderDataset(BaseMultiTaskDataset):
         <data_root>/<folder of task>/<id><suffix of task>
         <data_root>/<split_file>         optional, one id per line
 
-    Label formats, chosen by the suffix of each task:
+    Label formats, chosen by the suffix of each task among those its kind
+    reads (docs/data.md lists them):
 
-    - semseg / parts ``.png``: uint8 class indices 0..K-1; ``ignore_index``
-      (default 255) marks unlabelled pixels; ``reduce_zero_label=True``
-      reads 0 as unlabelled and 1..K as 0..K-1.
+    - class maps (semseg, parts) ``.png``: uint8 class indices 0..K-1;
+      ``ignore_index`` (default 255) marks unlabelled pixels;
+      ``reduce_zero_label=True`` reads 0 as unlabelled and 1..K as 0..K-1.
     - depth ``.npy``: float32 metres; ``.png``: 8/16-bit, metres =
       ``v / scale`` (``scale`` required, e.g. 1000 for millimetres); 0 is
       invalid.
     - normals ``.npy``: (H, W, 3) in [-1, 1]; ``.png``: 8-bit RGB,
       ``n = 2 v / 255 - 1``; the zero vector is invalid.
-    - saliency / edge ``.png``: ``v / 255 > 0.5`` (edge also ``.npy`` in
-      [0, 1]).
+    - binary maps and boundaries (saliency, edge) ``.png``: ``v / 255 >
+      0.5``; ``.npy`` in [0, 1].
 
-    Class names and palettes come from ``metainfo`` (``classes`` /
-    ``palette`` for semseg, ``part_classes`` / ``part_palette`` for parts);
-    a missing palette is drawn at random. Each data info holds ``img_path``,
+    Class names and palettes come from ``metainfo`` (the task's
+    ``classes_key`` / ``palette_key``: ``classes`` / ``palette`` for
+    semseg, ``part_classes`` / ``part_palette`` for parts); a missing
+    palette is drawn at random. Each data info holds ``img_path``,
     ``img_id``, ``tasks``, ``ann_paths`` (task -> file or None) and
-    ``num_classes``, plus ``label_maps`` and ``depth_scale`` for the loader.
+    ``num_classes``, plus the tasks' ``label_options`` for the loader.
 
     Args:
         data_root (str): Root folder.
@@ -136,10 +114,10 @@ class MultiTaskFolderDataset(BaseMultiTaskDataset):
         img_dir (str): Image folder. Defaults to ``'images'``.
         img_suffix (str | Sequence[str]): Image file suffix(es). Defaults to
             ``('.jpg', '.png')``.
-        task_folders (dict, optional): Per task, overrides of
-            :data:`DEFAULT_TASK_FOLDERS`: ``folder``, ``suffix``, and
-            ``scale`` (depth ``.png``), ``ignore_index`` /
-            ``reduce_zero_label`` (semseg, parts).
+        task_folders (dict, optional): Per task: ``folder`` (default: the
+            task name), ``suffix`` (default: the first its kind reads), and
+            the kind's options: ``scale`` (depth ``.png``), ``ignore_index``
+            / ``reduce_zero_label`` (class maps).
         split_file (str, optional): File (relative to ``data_root``) listing
             the ids to use; None uses every image of ``img_dir``.
         allow_missing_labels (bool): An image without a label file for a
@@ -150,7 +128,6 @@ class MultiTaskFolderDataset(BaseMultiTaskDataset):
             :class:`BaseMultiTaskDataset`).
     """
 
-    AVAILABLE_TASKS = tuple(TASKS)
     SPLITS = (None,)
 
     def __init__(
@@ -175,8 +152,21 @@ class MultiTaskFolderDataset(BaseMultiTaskDataset):
         self.allow_missing_labels = allow_missing_labels
         self.label_counts: Dict[str, int] = {}
         self._task_folders = self._check_task_folders(tasks, task_folders or {})
-        self._luts = self._label_maps()
-        super().__init__(data_root, split=None, tasks=tasks, **kwargs)
+        self._label_options = {
+            task: task_kind(task).check_label_options(
+                {k: v for k, v in cfg.items() if k not in ("folder", "suffix")},
+                cfg["suffix"],
+                f"MultiTaskFolderDataset.task_folders[{task!r}]",
+            )
+            for task, cfg in self._task_folders.items()
+        }
+        super().__init__(
+            data_root,
+            split=None,
+            tasks=tasks,
+            data_prefix={t: cfg["folder"] for t, cfg in self._task_folders.items()},
+            **kwargs,
+        )
         self._add_palettes()
 
     @staticmethod
@@ -194,72 +184,46 @@ class MultiTaskFolderDataset(BaseMultiTaskDataset):
             raise ValueError(f"{where} names {extra}, which are not in tasks {tasks}")
         folders = {}
         for task in tasks:
-            cfg = dict(DEFAULT_TASK_FOLDERS.get(task, {}), **overrides.get(task, {}))
-            allowed = {"folder", "suffix"}
-            if TASKS.get(task) is not None and TASKS[task].kind == "class":
-                allowed |= {"ignore_index", "reduce_zero_label"}
-            if task == "depth":
-                allowed.add("scale")
+            kind = task_kind(task)
+            cfg = dict(
+                dict(folder=task, suffix=kind.suffixes[0]), **overrides.get(task, {})
+            )
+            allowed = {"folder", "suffix", *kind.label_options}
             unknown = sorted(set(cfg) - allowed)
             if unknown:
                 raise ValueError(
                     f"{where}[{task!r}] has unknown key(s) {unknown}; allowed: "
                     f"{sorted(allowed)}"
                 )
-            if task in TASK_SUFFIXES and cfg["suffix"] not in TASK_SUFFIXES[task]:
+            if cfg["suffix"] not in kind.suffixes:
                 raise ValueError(
                     f"{where}[{task!r}]: suffix {cfg['suffix']!r} is not supported; "
-                    f"use one of {TASK_SUFFIXES[task]}"
+                    f"use one of {kind.suffixes}"
                 )
-            if task == "depth" and cfg["suffix"] == ".png":
-                if not cfg.get("scale", 0) > 0:
-                    raise ValueError(
-                        f"{where}['depth']: a .png depth needs `scale` > 0, the "
-                        "stored value per metre (e.g. 1000 for millimetres)"
-                    )
             folders[task] = cfg
         return folders
 
     def _add_palettes(self) -> None:
-        for task, (names_key, palette_key) in CLASS_KEYS.items():
-            if task not in self.tasks:
+        for task in self.tasks:
+            info = TASKS[task]
+            if info.classes_key is None:
                 continue
-            names = self._metainfo.get(names_key)
+            names = self._metainfo.get(info.classes_key)
             if not names:
                 raise ValueError(
                     f"MultiTaskFolderDataset: task {task!r} needs its class names "
-                    f"in metainfo[{names_key!r}]"
+                    f"in metainfo[{info.classes_key!r}]"
                 )
-            palette = self._metainfo.get(palette_key)
+            palette = self._metainfo.get(info.palette_key)
             if palette is None:
-                self._metainfo[palette_key] = random_palette(
+                self._metainfo[info.palette_key] = random_palette(
                     len(names), seed=len(names)
                 )
             elif len(palette) != len(names):
                 raise ValueError(
-                    f"MultiTaskFolderDataset: metainfo[{palette_key!r}] has "
+                    f"MultiTaskFolderDataset: metainfo[{info.palette_key!r}] has "
                     f"{len(palette)} colours for {len(names)} classes"
                 )
-
-    def _label_maps(self) -> Dict[str, List[int]]:
-        """Per class task, the lookup table of its stored values (256)."""
-        maps = {}
-        for task, cfg in self._task_folders.items():
-            if task not in CLASS_KEYS:
-                continue
-            lut = list(range(256))
-            if cfg.get("reduce_zero_label", False):
-                lut = [IGNORE_INDEX] + [v - 1 for v in range(1, 256)]
-            ignore = cfg.get("ignore_index", IGNORE_INDEX)
-            if not 0 <= ignore <= 255:
-                raise ValueError(
-                    f"MultiTaskFolderDataset: {task} ignore_index must be in "
-                    f"0..255, got {ignore}"
-                )
-            lut[ignore] = IGNORE_INDEX
-            if lut != list(range(256)):
-                maps[task] = lut
-        return maps
 
     def load_data_list(self) -> List[dict]:
         name = type(self).__name__
@@ -294,11 +258,7 @@ class MultiTaskFolderDataset(BaseMultiTaskDataset):
             task: sum(path is not None for path in paths)
             for task, paths in labels.items()
         }
-        num_classes = {
-            task: len(self._metainfo[keys[0]])
-            for task, keys in CLASS_KEYS.items()
-            if task in self.tasks and self._metainfo.get(keys[0])
-        }
+        num_classes = self.class_counts()
         return [
             dict(
                 img_path=osp.join(root, self.img_dir, images[img_id]),
@@ -311,10 +271,7 @@ class MultiTaskFolderDataset(BaseMultiTaskDataset):
         ]
 
     def get_data_info(self, idx: int) -> dict:
-        """The data info of ``idx`` plus the dataset-wide decoding options."""
+        """The data info of ``idx`` plus the tasks' decoding options."""
         info = super().get_data_info(idx)
-        info["label_maps"] = self._luts
-        depth = self._task_folders.get("depth", {})
-        if depth.get("suffix") == ".png":
-            info["depth_scale"] = float(depth["scale"])
+        info["label_options"] = self._label_options
         return info

@@ -1,6 +1,3 @@
-import os.path as osp
-from typing import List
-
 from mmseg.registry import DATASETS
 
 from .base_multitask_dataset import BaseMultiTaskDataset, random_palette
@@ -20,7 +17,7 @@ class NYUDv2MTDataset(BaseMultiTaskDataset):
     """NYUD-v2 multi-task package (semseg, depth, normals, edge).
 
     Layout (both published variants; the one present is detected per file,
-    the first extension listed winning)::
+    the first suffix of the task's kind winning)::
 
         <data_root>/images/<id>.jpg | .png
         <data_root>/segmentation/<id>.png    0 unlabeled -> 255, 1..40 -> 0..39
@@ -35,19 +32,14 @@ class NYUDv2MTDataset(BaseMultiTaskDataset):
     :class:`BaseMultiTaskDataset` for the arguments.
     """
 
-    AVAILABLE_TASKS = ("semseg", "depth", "normals", "edge")
     DEFAULT_TASKS = ("semseg", "depth", "normals")
+    DATA_PREFIX = dict(
+        img_path="images",
+        semseg="segmentation",
+        depth="depth",
+        normals="normals",
+        edge="edge",
+    )
+    SPLIT_FILE = "gt_sets/{split}.txt"
     REDUCE_ZERO_LABEL = True
     METAINFO = dict(classes=NYU40_CLASSES, palette=random_palette(40, seed=40))
-
-    _TASK_FILES = {
-        "semseg": ("segmentation", (".png",)),
-        "depth": ("depth", (".npy",)),
-        "normals": ("normals", (".npy", ".png")),
-        "edge": ("edge", (".npy", ".png")),
-    }
-
-    def load_data_list(self) -> List[dict]:
-        ids = self._read_split(osp.join("gt_sets", f"{self.split}.txt"))
-        img_paths = self._find_files(ids, "images", (".jpg", ".png"), "image")
-        return self._data_infos(ids, img_paths, self._TASK_FILES)

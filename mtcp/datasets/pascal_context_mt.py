@@ -1,11 +1,8 @@
-import os.path as osp
-from typing import List
-
-from mmengine import fileio
 from mmseg.registry import DATASETS
 
+from mtcp.tasks.human_parts import PART_CLASSES, PART_PALETTE
+
 from .base_multitask_dataset import BaseMultiTaskDataset, voc_palette
-from .human_parts import PART_CLASSES, PART_PALETTE
 
 VOC_CLASSES = (
     "background", "aeroplane", "bicycle", "bird", "boat", "bottle", "bus",
@@ -34,36 +31,20 @@ class PascalContextMTDataset(BaseMultiTaskDataset):
     ``num_classes``. See :class:`BaseMultiTaskDataset` for the arguments.
     """
 
-    AVAILABLE_TASKS = ("semseg", "parts", "saliency", "normals", "edge")
     DEFAULT_TASKS = ("semseg", "parts", "saliency")
+    DATA_PREFIX = dict(
+        img_path="JPEGImages",
+        semseg=("semseg/pascal-context", "semseg/VOC12"),
+        parts="human_parts",
+        saliency="sal_distill",
+        normals="normals_distill",
+        edge="edge",
+    )
+    IMG_SUFFIXES = (".jpg",)
+    SPLIT_FILE = "ImageSets/Context/{split}.txt"
     METAINFO = dict(
         classes=VOC_CLASSES,
         palette=voc_palette(len(VOC_CLASSES)),
         part_classes=PART_CLASSES,
         part_palette=PART_PALETTE,
     )
-
-    _TASK_FILES = {
-        "parts": ("human_parts", (".mat",)),
-        "saliency": ("sal_distill", (".png",)),
-        "normals": ("normals_distill", (".png",)),
-        "edge": ("edge", (".npy", ".png")),
-    }
-
-    def _semseg_dir(self) -> str:
-        for rel_dir in ("semseg/pascal-context", "semseg/VOC12"):
-            path = osp.join(self.data_root, rel_dir)
-            if fileio.isdir(path, backend_args=self.backend_args):
-                return rel_dir
-        raise FileNotFoundError(
-            f"PascalContextMTDataset: neither {self.data_root}/semseg/pascal-context "
-            "nor semseg/VOC12 exists; the semseg task needs one of them"
-        )
-
-    def load_data_list(self) -> List[dict]:
-        ids = self._read_split(osp.join("ImageSets", "Context", f"{self.split}.txt"))
-        img_paths = self._find_files(ids, "JPEGImages", (".jpg",), "image")
-        task_files = dict(self._TASK_FILES)
-        if "semseg" in self.tasks:
-            task_files["semseg"] = (self._semseg_dir(), (".png",))
-        return self._data_infos(ids, img_paths, task_files)

@@ -5,9 +5,9 @@ from mmengine.dataset import BaseDataset
 from mmseg.registry import DATASETS
 
 from mtcp.structures import check_tasks
+from mtcp.tasks.human_parts import PART_CLASSES, PART_PALETTE
 
 from .base_multitask_dataset import random_palette, voc_palette
-from .human_parts import PART_CLASSES, PART_PALETTE
 from .scene_renderer import NYUD_SCENE_CLASSES, PASCAL_SCENE_CLASSES, render_scene
 from .seeded_sampling import SeededAugmentationMixin
 from .transforms.loading import add_label_map

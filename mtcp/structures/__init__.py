@@ -1,5 +1,6 @@
+from mtcp.tasks import IGNORE_INDEX, TASKS, TaskInfo, check_tasks, get_task
+
 from .multitask_data_sample import MultiTaskDataSample
-from .tasks import IGNORE_INDEX, TASKS, TaskInfo, check_tasks, get_task
 
 __all__ = [
     "MultiTaskDataSample",

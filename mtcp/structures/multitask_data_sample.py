@@ -1,7 +1,7 @@
 from mmengine.structures import PixelData
 from mmseg.structures import SegDataSample
 
-from .tasks import TASKS
+from mtcp.tasks import TASKS
 
 
 class MultiTaskDataSample(SegDataSample):
@@ -9,10 +9,10 @@ class MultiTaskDataSample(SegDataSample):
 
     It extends mmseg's :class:`SegDataSample` (``gt_sem_seg``,
     ``pred_sem_seg``, ``seg_logits``) with ``gt_<field>`` and
-    ``pred_<field>`` for every task of :data:`mtcp.structures.TASKS`:
-    ``depth``, ``normals``, ``parts``, ``saliency`` and ``edge``. Each
-    ``PixelData`` holds a ``data`` tensor of shape (C, H, W): C = 3 for
-    normals, 1 otherwise. A prediction of a class-map task also keeps its
+    ``pred_<field>`` for every task of :data:`mtcp.tasks.TASKS` (the
+    built-in ``depth``, ``normals``, ``parts``, ``saliency`` and ``edge``,
+    and tasks declared later). Each ``PixelData`` holds a ``data`` tensor of
+    shape (C, H, W): C = 3 for normals, 1 otherwise. A prediction of a class-map task also keeps its
     logits on the original image as ``<field>_logits`` (C, H, W), e.g.
     ``sem_seg_logits``, which test-time augmentation averages.
 

@@ -10,9 +10,6 @@ from mtcp.structures import TASKS, MultiTaskDataSample, get_task
 
 from .colorize import colorize_task
 
-# dataset_meta key of the palette of each class-map task.
-PALETTE_KEYS = {t: info.palette_key for t, info in TASKS.items() if info.palette_key}
-
 
 @VISUALIZERS.register_module()
 class MultiTaskVisualizer(Visualizer):
@@ -26,9 +23,10 @@ class MultiTaskVisualizer(Visualizer):
     image (maps are resized with nearest interpolation) and carries a small
     text label such as ``"depth GT"``.
 
-    Colours come from :func:`mtcp.visualization.colorize.colorize_task`;
-    class maps use ``dataset_meta['palette']`` (semseg) and
-    ``dataset_meta['part_palette']`` (parts), which must be present.
+    Colours come from :func:`mtcp.visualization.colorize.colorize_task`
+    (the task's kind); class maps use their task's palette in
+    ``dataset_meta`` (``palette`` for semseg, ``part_palette`` for parts),
+    which must be present.
 
     Args:
         name (str): Name of the instance. Defaults to 'visualizer'.
@@ -37,7 +35,7 @@ class MultiTaskVisualizer(Visualizer):
         save_dir (str, optional): Directory of the backends' files.
         tasks (Sequence[str], optional): Tasks to draw, in this order;
             defaults to every task present in the sample, in the order of
-            :data:`mtcp.structures.TASKS`.
+            :data:`mtcp.tasks.TASKS`.
         font_size (int): Font size of the tile labels. Defaults to 10.
         dataset_meta (dict, optional): Dataset metainfo; the runner's loops
             also set it from the dataset.
@@ -68,7 +66,7 @@ class MultiTaskVisualizer(Visualizer):
         return [name for name in names if getattr(TASKS[name], field) in data_sample]
 
     def _palette(self, task: str) -> Optional[Sequence]:
-        key = PALETTE_KEYS.get(task)
+        key = TASKS[task].palette_key
         if key is None:
             return None
         palette = (self.dataset_meta or {}).get(key)

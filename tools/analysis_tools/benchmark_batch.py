@@ -27,16 +27,16 @@ def random_label(
     invalid_fraction: float = INVALID_FRACTION,
 ) -> torch.Tensor:
     """One label map of ``task`` in the packed layout of docs/design.md: its
-    head's random label, with ``invalid_fraction`` of the pixels set to the
+    kind's random label, with ``invalid_fraction`` of the pixels set to the
     task's pad value (no label)."""
-    info = TASKS[task]
     h, w = size
     invalid = torch.rand(1, h, w, generator=generator) < invalid_fraction
-    # imported here: run B may use a checkout of mtcp without task heads
-    from mtcp.models.heads import task_head_type
+    # imported here: run B may use a checkout of mtcp without task kinds
+    from mtcp.tasks import task_kind
 
-    label = task_head_type(info.kind).random_label(num_classes, size, generator)
-    return label.masked_fill(invalid, info.pad_value)
+    kind = task_kind(task)
+    label = kind.random_label(num_classes, size, generator)
+    return label.masked_fill(invalid, kind.pad_value)
 
 
 def make_batch(model: nn.Module, batch_size: int, size: Sequence[int], seed: int = 0):

@@ -42,8 +42,8 @@ from mmseg.registry import DATASETS, METRICS
 from torch.utils.data import DataLoader
 
 import mtcp  # noqa: F401  (registers the modules)
-from mtcp.models.heads import task_head_type
-from mtcp.structures import TASKS, MultiTaskDataSample
+from mtcp.structures import TASKS
+from mtcp.tasks import MultiTaskDataSample, task_kind
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from benchmark_batch import random_label  # noqa: E402
@@ -152,7 +152,7 @@ def _random_sample(
     h, w = size
     sample = MultiTaskDataSample(metainfo=dict(ori_shape=(h, w), img_shape=(h, w)))
     for task in tasks:
-        head = task_head_type(TASKS[task].kind)
+        head = task_kind(task)
         gt = random_label(task, num_classes, size, gen, invalid_fraction=0.0)
         pred = head.random_prediction(num_classes, size, gen)
         setattr(sample, TASKS[task].gt_field, PixelData(data=gt))

@@ -27,8 +27,7 @@ from mtcp.evaluation import (
     SaliencyMeter,
     SegmentationMeter,
 )
-from mtcp.models.heads import task_head_type
-from mtcp.structures import TASKS
+from mtcp.tasks import task_kind
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from benchmark_batch import random_label  # noqa: E402
@@ -50,7 +49,7 @@ def make_images(task: str, size: Tuple[int, int], seed: int) -> List[tuple]:
     """A few random (prediction, label) pairs, reused to keep memory low; a
     tenth of the label pixels carries no label."""
     generator = torch.Generator().manual_seed(seed)
-    head = task_head_type(TASKS[task].kind)
+    head = task_kind(task)
     pairs = []
     for _ in range(POOL):
         gt = random_label(task, NUM_CLASSES, size, generator, invalid_fraction=0.1)

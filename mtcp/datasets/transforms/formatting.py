@@ -7,6 +7,7 @@ from mmengine.structures import PixelData
 from mmseg.registry import TRANSFORMS
 
 from mtcp.structures import TASKS, MultiTaskDataSample, TaskInfo
+from mtcp.tasks import task_kind
 
 
 def task_maps(results: dict) -> Iterator[Tuple[TaskInfo, str]]:
@@ -80,16 +81,7 @@ class PackMultiTaskInputs(BaseTransform):
                     f"{label.shape[:2]}, expected the image size {img.shape[:2]} "
                     f"or the original size {results.get('ori_shape')}"
                 )
-            if info.kind == "normals":
-                data = torch.from_numpy(
-                    np.ascontiguousarray(label.transpose(2, 0, 1), dtype=np.float32)
-                )
-            elif info.kind == "depth":
-                data = torch.from_numpy(
-                    np.ascontiguousarray(label[None], dtype=np.float32)
-                )
-            else:
-                data = torch.from_numpy(label[None].astype(np.int64))
+            data = task_kind(info.name).pack(label)
             data_sample.set_gt(info.name, PixelData(data=data))
         data_sample.set_metainfo(
             {key: results[key] for key in self.meta_keys if key in results}

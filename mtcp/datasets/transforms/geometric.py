@@ -1,6 +1,5 @@
 from typing import Iterator, Optional, Sequence, Tuple, Union
 
-import cv2
 import mmcv
 import numpy as np
 from mmcv.transforms import BaseTransform, Resize
@@ -8,14 +7,12 @@ from mmcv.transforms.utils import cache_randomness
 from mmseg.datasets.transforms import RandomCrop, RandomFlip
 from mmseg.registry import TRANSFORMS
 
-from mtcp.structures import TASKS, TaskInfo
-
-# The task of each label-map key of a pipeline's ``results``.
-_TASK_OF_KEY = {info.results_key: info for info in TASKS.values()}
+from mtcp.tasks import BaseTaskKind, task_kind
+from mtcp.tasks.base_kind import task_of_results_key
 
 
-def label_maps(results: dict) -> Iterator[Tuple[TaskInfo, str]]:
-    """Yield (task info, results key) of the label maps in ``seg_fields``.
+def label_maps(results: dict) -> Iterator[Tuple[BaseTaskKind, str]]:
+    """Yield (task kind, results key) of the label maps in ``seg_fields``.
 
     Geometric transforms move the maps present: a test pipeline loads the
     labels after resizing the image, so they stay at the original size.
@@ -24,14 +21,9 @@ def label_maps(results: dict) -> Iterator[Tuple[TaskInfo, str]]:
         KeyError: a ``seg_fields`` key that is no task's label map.
     """
     for key in results.get("seg_fields", []):
-        if key not in _TASK_OF_KEY:
-            raise KeyError(
-                f"{results.get('img_path')}: results['seg_fields'] lists "
-                f"{key!r}, which is no task's label map (expected one of "
-                f"{sorted(_TASK_OF_KEY)})"
-            )
+        info = task_of_results_key(key, str(results.get("img_path")))
         if key in results:
-            yield _TASK_OF_KEY[key], key
+            yield task_kind(info.name), key
 
 
 def fields_repr(transform: BaseTransform, *names: str) -> str:
@@ -40,23 +32,19 @@ def fields_repr(transform: BaseTransform, *names: str) -> str:
     return f"{type(transform).__name__}({fields})"
 
 
-def _renormalise(normals: np.ndarray) -> np.ndarray:
-    norm = np.linalg.norm(normals, axis=-1, keepdims=True)
-    # the zero vector marks invalid pixels and must stay zero
-    return np.where(norm > 0, normals / np.maximum(norm, 1e-12), 0).astype(np.float32)
-
-
 @TRANSFORMS.register_module()
 class MultiTaskResize(Resize):
     """Resize the image and every task's label map (mmcv's ``Resize``).
 
     The image is interpolated with ``interpolation``; every label map is
-    resized to exactly the new image size with nearest neighbour sampled at
-    pixel centres (so labels stay aligned with the bilinear image). Depth is
-    divided by the scale factor (the geometric mean of the width and height
-    factors), so a scene seen ``s`` times larger appears ``s`` times closer;
-    normals are renormalised. ``scale_factor`` (w, h) and ``img_shape`` are
-    recorded as mmseg does, so predictions can be resized back.
+    resized to exactly the new image size by its task's kind
+    (:meth:`~mtcp.tasks.BaseTaskKind.resize_label`): nearest neighbour
+    sampled at pixel centres (so labels stay aligned with the bilinear
+    image), depth also divided by the scale factor (the geometric mean of
+    the width and height factors: a scene seen ``s`` times larger appears
+    ``s`` times closer), normals renormalised. ``scale_factor`` (w, h) and
+    ``img_shape`` are recorded as mmseg does, so predictions can be resized
+    back.
 
     Args:
         scale (int | tuple[int, int]): Target (w, h), as mmcv's ``Resize``;
@@ -87,17 +75,9 @@ class MultiTaskResize(Resize):
     def _resize_seg(self, results: dict) -> None:
         new_h, new_w = results["img"].shape[:2]
         w_scale, h_scale = results["scale_factor"]
-        for info, key in label_maps(results):
-            # INTER_NEAREST samples at pixel corners, half a pixel off the
-            # image's bilinear grid; the exact variant samples pixel centres
-            label = cv2.resize(
-                results[key], (new_w, new_h), interpolation=cv2.INTER_NEAREST_EXACT
-            )
-            if info.kind == "depth":
-                label = label / np.float32(np.sqrt(w_scale * h_scale))
-            elif info.kind == "normals":
-                label = _renormalise(label)
-            results[key] = label
+        scale = np.sqrt(w_scale * h_scale)
+        for kind, key in label_maps(results):
+            results[key] = kind.resize_label(results[key], (new_w, new_h), scale)
 
 
 @TRANSFORMS.register_module()
@@ -187,9 +167,11 @@ class MultiTaskRandomCrop(RandomCrop):
 class MultiTaskRandomFlip(RandomFlip):
     """Randomly flip the image and every task's label map (mmseg's ``RandomFlip``).
 
-    Flipping mirrors the scene, so the normal component along the flipped
-    axis changes sign: x for 'horizontal', y for 'vertical', both for
-    'diagonal'. Records ``flip`` and ``flip_direction``.
+    Each label map is flipped by its task's kind
+    (:meth:`~mtcp.tasks.BaseTaskKind.flip_label`): mirrored, and for normals
+    the component along the flipped axis changes sign (x for 'horizontal',
+    y for 'vertical', both for 'diagonal'). Records ``flip`` and
+    ``flip_direction``.
 
     Args:
         prob (float): Flip probability. Defaults to 0.5.
@@ -197,30 +179,27 @@ class MultiTaskRandomFlip(RandomFlip):
             Defaults to 'horizontal'.
     """
 
-    _NEGATED_AXES = {"horizontal": (0,), "vertical": (1,), "diagonal": (0, 1)}
+    DIRECTIONS = ("diagonal", "horizontal", "vertical")
 
     def __init__(self, prob: float = 0.5, direction: str = "horizontal") -> None:
-        if direction not in self._NEGATED_AXES:
+        if direction not in self.DIRECTIONS:
             raise ValueError(
-                f"direction must be one of {sorted(self._NEGATED_AXES)}, "
-                f"got {direction!r}"
+                f"direction must be one of {list(self.DIRECTIONS)}, got {direction!r}"
             )
         super().__init__(prob=prob, direction=direction)
 
     def _flip(self, results: dict) -> None:
-        # mmseg's flip moves the image and every map in seg_fields
-        super()._flip(results)
-        axes = list(self._NEGATED_AXES[results["flip_direction"]])
-        for info, key in label_maps(results):
-            if info.kind == "normals":
-                results[key][..., axes] *= -1
+        direction = results["flip_direction"]
+        results["img"] = mmcv.imflip(results["img"], direction=direction)
+        for kind, key in label_maps(results):
+            results[key] = kind.flip_label(results[key], direction)
 
 
 @TRANSFORMS.register_module()
 class MultiTaskPad(BaseTransform):
     """Pad the image and every label map at the bottom/right to a fixed size.
 
-    Pad values: image ``img_pad_val``; each label map its task's
+    Pad values: image ``img_pad_val``; each label map its task kind's
     ``pad_value`` (class / binary maps 255, depth 0, normals 0). ``img_shape``
     keeps the unpadded size (the valid region); ``pad_shape`` is the padded one.
 
@@ -245,9 +224,9 @@ class MultiTaskPad(BaseTransform):
         results["img"] = mmcv.impad(
             results["img"], shape=self.size, pad_val=self.img_pad_val
         )
-        for info, key in label_maps(results):
+        for kind, key in label_maps(results):
             results[key] = mmcv.impad(
-                results[key], shape=self.size, pad_val=info.pad_value
+                results[key], shape=self.size, pad_val=kind.pad_value
             )
         results["img_shape"] = (h, w)
         results["pad_shape"] = results["img"].shape

@@ -1,5 +1,5 @@
 from .base_meter import BaseMeter
-from .delta_m import DELTA_M_KEYS, delta_m
+from .delta_m import delta_m, delta_m_key
 from .depth_meter import DepthMeter
 from .multitask_metric import MultiTaskMetric
 from .normals_meter import NormalsMeter
@@ -8,8 +8,8 @@ from .segmentation_meter import SegmentationMeter
 
 __all__ = [
     "BaseMeter",
-    "DELTA_M_KEYS",
     "delta_m",
+    "delta_m_key",
     "DepthMeter",
     "MultiTaskMetric",
     "NormalsMeter",

@@ -2,26 +2,28 @@
 
 from typing import Dict, Mapping, Tuple
 
-# Per task: the metric key compared with the single-task baseline and whether
-# lower values are better (Maninis et al., CVPR 2019).
-DELTA_M_KEYS: Dict[str, Tuple[str, bool]] = {
-    "semseg": ("mIoU", False),
-    "parts": ("mIoU", False),
-    "saliency": ("maxF", False),
-    "depth": ("rmse", True),
-    "normals": ("mean", True),
-}
+from mtcp.tasks import task_kind
+
+
+def delta_m_key(task: str) -> Tuple[str, bool]:
+    """``(metric key, lower is better)`` of ``task`` in Delta_m, e.g.
+    ``('semseg/mIoU', False)``: the figure its kind names (Maninis et al.,
+    CVPR 2019)."""
+    figure = task_kind(task).delta_m
+    if figure is None:
+        raise ValueError(
+            f"task {task!r} has no Delta_m figure (its kind "
+            f"{task_kind(task).name} names none)"
+        )
+    name, lower_is_better = figure
+    return f"{task}/{name}", lower_is_better
 
 
 def check_baselines(baselines: Mapping[str, float]) -> Dict[str, float]:
     """Validate a ``task -> single-task score`` dict."""
     checked = {}
     for task, score in baselines.items():
-        if task not in DELTA_M_KEYS:
-            raise ValueError(
-                f"baselines name task {task!r}, which has no Delta_m metric; "
-                f"expected tasks among {sorted(DELTA_M_KEYS)}"
-            )
+        delta_m_key(task)
         if not score:
             raise ValueError(f"baseline of {task!r} is {score}; it must be non-zero")
         checked[task] = float(score)
@@ -46,8 +48,7 @@ def delta_m(results: Mapping[str, float], baselines: Mapping[str, float]) -> flo
         raise ValueError("Delta_m needs at least one baseline")
     total = 0.0
     for task, baseline in check_baselines(baselines).items():
-        name, lower_is_better = DELTA_M_KEYS[task]
-        key = f"{task}/{name}"
+        key, lower_is_better = delta_m_key(task)
         if key not in results:
             raise KeyError(f"Delta_m needs {key!r}, not among {sorted(results)}")
         gain = (results[key] - baseline) / baseline

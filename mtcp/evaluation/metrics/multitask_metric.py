@@ -20,27 +20,25 @@ from mmengine.structures import BaseDataElement
 from mmseg.registry import METRICS
 
 from mtcp.structures import TASKS, get_task
+from mtcp.tasks import task_kind
 from mtcp.utils.prediction_writer import write_predictions
 
 from .base_meter import BaseMeter, Statistics, pool_statistics
-from .delta_m import DELTA_M_KEYS, check_baselines, delta_m
-from .depth_meter import DepthMeter
-from .normals_meter import NormalsMeter
-from .saliency_meter import SaliencyMeter
-from .segmentation_meter import ABSENT_CLASS_MODES, SegmentationMeter
+from .delta_m import check_baselines, delta_m
+from .segmentation_meter import ABSENT_CLASS_MODES
 
-# Tasks with a meter, in the order their figures are reported.
-METRIC_TASKS = ("semseg", "parts", "depth", "normals", "saliency")
-# dataset_meta key holding the class names of each class task
-CLASS_META_KEYS = {t: info.classes_key for t, info in TASKS.items() if info.classes_key}
+
+def scored_tasks() -> List[str]:
+    """The tasks whose kind has a meter, in the order of the task table."""
+    return [task for task in TASKS if task_kind(task).has_meter]
 
 
 @METRICS.register_module()
 class MultiTaskMetric(BaseMetric):
-    """Scores semseg, human parts, depth, normals and saliency predictions.
+    """Scores every task of a multi-task model, each with its kind's meter.
 
     Each data sample carries ``gt_<field>`` and ``pred_<field>`` per task
-    (fields from :data:`mtcp.structures.TASKS`), with predictions at the
+    (fields from :data:`mtcp.tasks.TASKS`), with predictions at the
     original image size. :meth:`process` reduces every sample to small
     per-task statistics (see the meters) and adds them up: ``self.results``
     holds at most two entries, the sum over the earlier samples and the last
@@ -55,35 +53,44 @@ class MultiTaskMetric(BaseMetric):
     - ``normals/``: ``mean``, ``median``, ``rmse`` (degrees), ``11.25``,
       ``22.5``, ``30`` (percent);
     - ``saliency/``: ``maxF`` (percent), ``threshold``;
-    - ``multitask/delta_m`` (percent), when ``baselines`` cover every task.
+    - a task of another kind: the figures of its kind's meter;
+    - ``multitask/delta_m`` (percent), when ``baselines`` cover every task
+      whose kind names a Delta_m figure.
 
     Human-parts labels that are all ignore (images without a person) add
-    nothing, as ignored pixels of every task do. ``edge`` has no metric here (its odsF needs MATLAB's SEISM).
+    nothing, as ignored pixels of every task do.
 
     Args:
         tasks (Sequence[str], optional): Tasks to score. Defaults to None:
-            every task with a metric whose ``pred_<field>`` a sample carries.
+            every task with a meter whose ``pred_<field>`` a sample carries.
         absent_class (str): ``'zero'`` (protocol) or ``'nan'`` (mmseg), see
-            :class:`SegmentationMeter`. Defaults to ``'zero'``.
+            :class:`SegmentationMeter`; for every class-map task. Defaults
+            to ``'zero'``.
         max_depth (float, optional): Depth cap in metres, see
-            :class:`DepthMeter`. Defaults to None (no cap).
+            :class:`DepthMeter`; for every depth task. Defaults to None (no
+            cap).
+        meters (Mapping[str, dict], optional): Per task, keyword arguments
+            of its kind's meter, e.g. ``dict(edge=dict(max_dist=0.011))``.
+            Defaults to None.
         baselines (Mapping[str, float], optional): Single-task score per task
             for Delta_m, in the reported units, e.g.
             ``dict(semseg=53.20, depth=0.4923, normals=19.22)``. Defaults to
             None (no Delta_m; a note is logged).
         num_classes (Mapping[str, int], optional): Class count per class
             task, for use without ``dataset_meta``; otherwise the counts are
-            the lengths of ``dataset_meta['classes']`` (semseg) and
-            ``dataset_meta['part_classes']`` (parts). Defaults to None.
+            the lengths of the task's class names in ``dataset_meta``
+            (``classes`` for semseg, ``part_classes`` for parts). Defaults
+            to None.
         format_only (bool): Only save the predictions to ``output_dir``, for
             test sets without labels; no figures are computed. Defaults to
             False.
         output_dir (str, optional): Where to save predictions, one folder
-            per task, one file per image named after ``img_path``: class
-            maps as uint8 .png (plus one when the sample's
-            ``reduce_zero_label`` is set), depth in metres as float32 .npy,
-            normals as RGB uint8 .png with ``v = 255 (n + 1) / 2``, saliency
-            as uint8 .png of ``255 p``. Defaults to None (nothing saved).
+            per task, one file per image named after ``img_path``, in the
+            format of the task's kind: class maps as uint8 .png (plus one
+            when the sample's ``reduce_zero_label`` is set), depth in metres
+            as float32 .npy, normals as RGB uint8 .png with ``v = 255 (n +
+            1) / 2``, saliency and boundaries as uint8 .png of ``255 p``.
+            Defaults to None (nothing saved).
         collect_device (str): ``'cpu'`` or ``'gpu'``, where the per-rank
             results are gathered. Defaults to ``'cpu'``.
         prefix (str, optional): Prepended to every key by mmengine. Defaults
@@ -95,6 +102,7 @@ class MultiTaskMetric(BaseMetric):
         tasks: Optional[Sequence[str]] = None,
         absent_class: str = "zero",
         max_depth: Optional[float] = None,
+        meters: Optional[Mapping[str, dict]] = None,
         baselines: Optional[Mapping[str, float]] = None,
         num_classes: Optional[Mapping[str, int]] = None,
         format_only: bool = False,
@@ -116,16 +124,24 @@ class MultiTaskMetric(BaseMetric):
             )
         num_classes = dict(num_classes or {})
         for task in num_classes:
-            if task not in CLASS_META_KEYS:
+            if not task_kind(task).takes_classes:
                 raise ValueError(
-                    f"num_classes names {task!r}; only {sorted(CLASS_META_KEYS)} "
-                    "have classes"
+                    f"num_classes names {task!r}, which does not predict "
+                    f"classes (its kind is {TASKS[task].kind})"
+                )
+        meters = dict(meters or {})
+        for task, kwargs in meters.items():
+            self._check_task(task)
+            if not isinstance(kwargs, Mapping):
+                raise TypeError(
+                    f"meters[{task!r}] must be a dict of the meter's arguments, "
+                    f"got {kwargs!r}"
                 )
         if format_only and output_dir is None:
             raise ValueError("format_only=True needs an output_dir to save to")
         self.tasks: Optional[List[str]] = tasks
-        self.absent_class = absent_class
-        self.max_depth = max_depth
+        self.shared_options = dict(absent_class=absent_class, max_depth=max_depth)
+        self.meter_kwargs = meters
         self.baselines = None if baselines is None else check_baselines(baselines)
         self.num_classes = num_classes
         self.format_only = format_only
@@ -136,49 +152,41 @@ class MultiTaskMetric(BaseMetric):
     @staticmethod
     def _check_task(task: str) -> None:
         get_task(task)
-        if task not in METRIC_TASKS:
+        if not task_kind(task).has_meter:
             raise ValueError(
-                f"task {task!r} has no metric in MultiTaskMetric; "
-                f"choose from {list(METRIC_TASKS)}"
+                f"task {task!r} has no metric (its kind {TASKS[task].kind} has "
+                f"no meter); choose from {scored_tasks()}"
             )
-
-    def _class_names(self, task: str) -> Optional[List[str]]:
-        meta = self.dataset_meta or {}
-        names = meta.get(CLASS_META_KEYS[task])
-        return None if names is None else list(names)
 
     def _build_meter(self, task: str) -> BaseMeter:
-        builders = {
-            "class": self._segmentation_meter,
-            "depth": lambda task: DepthMeter(max_depth=self.max_depth),
-            "normals": lambda task: NormalsMeter(),
-            "binary": lambda task: SaliencyMeter(
-                ignore_index=int(TASKS[task].pad_value)
-            ),
-        }
-        return builders[TASKS[task].kind](task)
-
-    def _segmentation_meter(self, task: str) -> SegmentationMeter:
-        names = self._class_names(task)
+        info, kind = TASKS[task], task_kind(task)
+        names = None
+        if info.classes_key is not None:
+            names = (self.dataset_meta or {}).get(info.classes_key)
+            names = None if names is None else list(names)
         count = self.num_classes.get(task)
-        if count is None and names is None:
-            raise ValueError(
-                f"MultiTaskMetric cannot tell how many {task} classes there are: "
-                f"dataset_meta has no {CLASS_META_KEYS[task]!r} and "
-                f"num_classes has no {task!r} entry"
-            )
-        if count is not None and names is not None and count != len(names):
-            raise ValueError(
-                f"num_classes[{task!r}] = {count}, but dataset_meta"
-                f"[{CLASS_META_KEYS[task]!r}] has {len(names)} names"
-            )
-        return SegmentationMeter(
-            num_classes=len(names) if count is None else count,
-            ignore_index=int(TASKS[task].pad_value),
-            absent_class=self.absent_class,
-            class_names=names,
-            task=task,
-        )
+        if kind.takes_classes:
+            if count is None and names is None:
+                raise ValueError(
+                    f"MultiTaskMetric cannot tell how many {task} classes there "
+                    f"are: dataset_meta has no {info.classes_key!r} and "
+                    f"num_classes has no {task!r} entry"
+                )
+            if count is not None and names is not None and count != len(names):
+                raise ValueError(
+                    f"num_classes[{task!r}] = {count}, but dataset_meta"
+                    f"[{info.classes_key!r}] has {len(names)} names"
+                )
+            count = len(names) if count is None else count
+        options = {k: self.shared_options[k] for k in kind.metric_options}
+        options.update(self.meter_kwargs.get(task, {}))
+        try:
+            return kind.build_meter(info, count, names, **options)
+        except TypeError as error:
+            raise TypeError(
+                f"MultiTaskMetric: the meter of task {task!r} refuses its "
+                f"arguments {sorted(options)} (meters[{task!r}]): {error}"
+            ) from error
 
     def meter(self, task: str) -> BaseMeter:
         """Return the (cached) meter of ``task``."""
@@ -205,11 +213,11 @@ class MultiTaskMetric(BaseMetric):
     def _sample_tasks(self, sample: dict) -> List[str]:
         if self.tasks is not None:
             return self.tasks
-        tasks = [t for t in METRIC_TASKS if TASKS[t].pred_field in sample]
+        tasks = [t for t in scored_tasks() if TASKS[t].pred_field in sample]
         if not tasks:
             raise KeyError(
                 f"{sample.get('img_path', 'a data sample')}: no prediction of a "
-                f"task with a metric ({[TASKS[t].pred_field for t in METRIC_TASKS]})"
+                f"task with a metric ({[TASKS[t].pred_field for t in scored_tasks()]})"
                 f"; the sample has {sorted(sample)}"
             )
         return tasks
@@ -337,7 +345,7 @@ class MultiTaskMetric(BaseMetric):
             )
             return {}
         pooled = functools.reduce(pool_statistics, results)
-        tasks = [t for t in METRIC_TASKS if t in pooled]
+        tasks = [t for t in TASKS if t in pooled]
         metrics: Dict[str, float] = {}
         for task in tasks:
             meter = self.meter(task)
@@ -373,7 +381,7 @@ class MultiTaskMetric(BaseMetric):
             raise ValueError(
                 f"baselines name {extra}, which were not evaluated (tasks: {tasks})"
             )
-        missing = [t for t in tasks if t in DELTA_M_KEYS and t not in self.baselines]
+        missing = [t for t in tasks if task_kind(t).delta_m and t not in self.baselines]
         if missing:
             print_log(
                 f"multitask/delta_m is not reported: no baseline for {missing}",

@@ -1,19 +1,4 @@
 from .dense_head import DensePredictionHead
-from .task_head import (
-    BaseTaskHead,
-    BinaryMapHead,
-    ClassMapHead,
-    DepthHead,
-    NormalsHead,
-    task_head_type,
-)
+from .task_head import TaskHead
 
-__all__ = [
-    "BaseTaskHead",
-    "BinaryMapHead",
-    "ClassMapHead",
-    "DensePredictionHead",
-    "DepthHead",
-    "NormalsHead",
-    "task_head_type",
-]
+__all__ = ["DensePredictionHead", "TaskHead"]

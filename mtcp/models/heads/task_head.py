@@ -1,65 +1,51 @@
-"""Task heads: the per-task prediction convs with their loss and post-processing.
+"""The task head: one task's prediction convs, its loss and its predictions.
 
-One head class per task kind, following mmseg's decode heads: the head owns
-its prediction layers (one per SRM level), ``loss_by_feat`` (its loss on every
-level), ``predict_by_feat`` (crop, resize, undo flips, activation) and
-``merge_views`` (how test-time augmentation averages the predictions of one
-image's views). A head class declares the ``kind`` of
-:data:`mtcp.structures.TASKS` it serves; :func:`task_head_type` finds it, so
-adding a task kind is one head class and one ``TASKS`` entry.
+Follows mmseg's decode-head contract: the head is built knowing its task;
+:meth:`TaskHead.loss` stacks its own labels from the data samples
+(``_stack_batch_gt``) and calls :meth:`TaskHead.loss_by_feat`;
+:meth:`TaskHead.predict` maps the final output back to each original image
+and activates it. Whatever differs per kind of map (the default loss, which
+pixels are labelled, the activation, undoing a flip or a resize, the data
+fields of a prediction) is asked of the task's kind
+(:func:`mtcp.tasks.task_kind`).
 """
 
 from functools import partial
-from typing import Dict, List, Optional, Sequence, Type
+from typing import Dict, List, Optional, Sequence
 
 import torch
-import torch.nn.functional as F
 from mmengine.model import BaseModule
-from mmengine.structures import PixelData
 from mmseg.registry import MODELS
 from mmseg.utils import ConfigType, OptMultiConfig
 
-from mtcp.structures import IGNORE_INDEX, MultiTaskDataSample, TaskInfo
+from mtcp.tasks import get_task, task_kind
+from mtcp.tasks.base_kind import resize
 
 from ..utils import checkpoint
-
-_HEADS_BY_KIND: Dict[str, Type["BaseTaskHead"]] = {}
-
-
-def task_head_type(kind: str) -> Type["BaseTaskHead"]:
-    """The (registered) head class serving task kind ``kind``."""
-    if kind not in _HEADS_BY_KIND:
-        raise KeyError(
-            f"no task head serves task kind {kind!r}; known kinds: "
-            f"{sorted(_HEADS_BY_KIND)}"
-        )
-    return _HEADS_BY_KIND[kind]
-
-
-def resize(x: torch.Tensor, size: Sequence[int]) -> torch.Tensor:
-    """Bilinear resize of (B, C, h, w) to ``size``; a no-op at that size."""
-    if tuple(x.shape[-2:]) == tuple(size):
-        return x
-    return F.interpolate(x, size=tuple(size), mode="bilinear", align_corners=False)
+from ..weighting import TaskLosses
 
 
 def _upsampled_loss(loss_fn, pred: torch.Tensor, gt: torch.Tensor) -> torch.Tensor:
     return loss_fn(resize(pred, gt.shape[-2:]), gt)
 
 
-class BaseTaskHead(BaseModule):
-    """Prediction convs of one task, one per level, with loss and post-processing.
+@MODELS.register_module()
+class TaskHead(BaseModule):
+    """Prediction convs of one task, one per level, with loss and predictions.
 
     The level convs are children named after the levels (``aux_16``,
     ``aux_8``, ``final``), so the state-dict keys are
     ``heads.<task>.<level>.*``.
 
     Args:
+        task (str): The task (:data:`mtcp.tasks.TASKS`).
         in_channels (int): Channels of the features the head predicts from.
-        out_channels (int): Predicted channels.
         levels (list[str]): Level names; the last one is the final prediction.
-        loss_decode (dict): Loss config, called as ``loss(pred, gt)`` with
-            ``pred`` upsampled to the label size.
+        num_classes (int, optional): Classes of a class-map task (its
+            predicted channels); other kinds predict their label channels.
+        loss_decode (dict, optional): Loss config, called as ``loss(pred,
+            gt)`` with ``pred`` upsampled to the label size. Defaults to the
+            kind's ``default_loss``.
         conv_cfg (dict, optional): Keyword arguments of
             :class:`DensePredictionHead` (channels filled in).
         bias_init (float): Initial bias of the prediction convs.
@@ -71,80 +57,87 @@ class BaseTaskHead(BaseModule):
         init_cfg (dict or list[dict], optional): Initialisation config.
     """
 
-    kind: str = ""
-    # Predicted channels when they do not depend on the dataset (None: the
-    # model's ``num_classes`` gives them).
-    fixed_channels: Optional[int] = None
-
-    def __init_subclass__(cls, **kwargs) -> None:
-        super().__init_subclass__(**kwargs)
-        if cls.kind:
-            _HEADS_BY_KIND[cls.kind] = cls
-
     def __init__(
         self,
+        task: str,
         in_channels: int,
-        out_channels: int,
         levels: List[str],
-        loss_decode: ConfigType,
+        num_classes: Optional[int] = None,
+        loss_decode: Optional[ConfigType] = None,
         conv_cfg: Optional[dict] = None,
         bias_init: float = 0.0,
         loss_with_cp: bool = False,
         init_cfg: OptMultiConfig = None,
     ) -> None:
         super().__init__(init_cfg=init_cfg)
-        self.out_channels = out_channels
+        self.task = task
+        self.info = get_task(task)
+        self.kind = task_kind(task)
+        self.out_channels = self.kind.num_outputs(self.info, num_classes)
         self.level_names = list(levels)
         self.loss_with_cp = loss_with_cp
         for name in self.level_names:
             conv = dict(type="DensePredictionHead", **(conv_cfg or {}))
             conv.update(
-                in_channels=in_channels, out_channels=out_channels, bias_init=bias_init
+                in_channels=in_channels,
+                out_channels=self.out_channels,
+                bias_init=bias_init,
             )
             self.add_module(name, MODELS.build(conv))
-        self.loss_decode = MODELS.build(loss_decode)
-
-    @property
-    def levels(self) -> Dict[str, torch.nn.Module]:
-        """``level name -> prediction conv``, final last."""
-        return {name: getattr(self, name) for name in self.level_names}
+        self.loss_decode = MODELS.build(
+            dict(loss_decode if loss_decode is not None else self.kind.default_loss)
+        )
 
     def forward(self, feats: Sequence[torch.Tensor]) -> Dict[str, torch.Tensor]:
         """Predict from one feature map per level (same order as ``levels``)."""
         if len(feats) != len(self.level_names):
             raise ValueError(
-                f"{type(self).__name__} has levels {self.level_names}, got "
+                f"the {self.task} head has levels {self.level_names}, got "
                 f"{len(feats)} feature maps"
             )
         return {n: getattr(self, n)(x) for n, x in zip(self.level_names, feats)}
 
-    def labelled(self, gt: torch.Tensor) -> torch.Tensor:
-        """Boolean (B, 1, H, W) mask of the pixels of ``gt`` carrying a label."""
-        return gt != IGNORE_INDEX
+    def forward_final(self, feats: Sequence[torch.Tensor]) -> torch.Tensor:
+        """The final level's raw output, from the last feature map."""
+        return getattr(self, self.level_names[-1])(feats[-1])
 
-    @classmethod
-    def random_label(
-        cls, num_classes: int, size: Sequence[int], generator: torch.Generator
-    ) -> torch.Tensor:
-        """A random label map of this kind, every pixel labelled, (C, H, W)
-        (synthetic batches of the benchmarks)."""
-        raise NotImplementedError
+    def _stack_batch_gt(self, data_samples: Sequence) -> torch.Tensor:
+        """The task's labels of a training batch, (B, C, H, W)."""
+        field = self.info.gt_field
+        labels = []
+        for i, sample in enumerate(data_samples):
+            if field not in sample:
+                raise ValueError(
+                    f"data sample {i} has no {field} for task {self.task!r}; "
+                    "every sample of a training batch needs a label for every "
+                    "task of the model"
+                )
+            labels.append(getattr(sample, field).data)
+        return torch.stack(labels)
 
-    @classmethod
-    def random_prediction(
-        cls, num_classes: int, size: Sequence[int], generator: torch.Generator
-    ) -> torch.Tensor:
-        """A random prediction of this kind, as :meth:`predict_by_feat` gives
-        it: by default a label map of :meth:`random_label`."""
-        return cls.random_label(num_classes, size, generator)
+    def loss(
+        self, feats: Sequence[torch.Tensor], data_samples: Sequence, train_cfg=None
+    ) -> TaskLosses:
+        """Losses of every level against the samples' labels.
+
+        Returns:
+            TaskLosses: ``{task}.loss`` (final) and ``{task}.{level}.loss``,
+            and in ``labelled[task]`` whether the batch had any labelled
+            pixel of the task (a task without one has exact zero losses).
+        """
+        preds = self.forward(feats)
+        gt = self._stack_batch_gt(data_samples).to(preds[self.level_names[-1]].device)
+        losses = self.loss_by_feat(preds, gt)
+        return TaskLosses(losses, {self.task: self.kind.labelled(gt).any()})
 
     def loss_by_feat(
-        self, preds: Dict[str, torch.Tensor], gt: torch.Tensor, task: str
+        self, preds: Dict[str, torch.Tensor], gt: torch.Tensor
     ) -> Dict[str, torch.Tensor]:
         """Loss of every level: ``{task}.loss`` (final), ``{task}.{level}.loss``."""
         losses = {}
+        final = self.level_names[-1]
         for name, pred in preds.items():
-            key = f"{task}.loss" if name == "final" else f"{task}.{name}.loss"
+            key = f"{self.task}.loss" if name == final else f"{self.task}.{name}.loss"
             losses[key] = checkpoint(
                 partial(_upsampled_loss, self.loss_decode),
                 pred,
@@ -153,233 +146,28 @@ class BaseTaskHead(BaseModule):
             )
         return losses
 
-    def flip_back(self, pred: torch.Tensor, direction: str) -> torch.Tensor:
-        """Undo a ``'horizontal'`` or ``'vertical'`` flip of (B, C, H, W)."""
-        if direction not in ("horizontal", "vertical"):
-            raise ValueError(
-                f"{type(self).__name__} cannot undo flip_direction {direction!r}; "
-                "supported: 'horizontal', 'vertical'"
-            )
-        return pred.flip(-1 if direction == "horizontal" else -2)
-
-    def activate(self, pred: torch.Tensor) -> torch.Tensor:
-        """Map the raw (C, H, W) output to the task's prediction."""
-        raise NotImplementedError
-
-    def restore(self, pred: torch.Tensor, meta: dict) -> torch.Tensor:
-        """Map one raw output (1, C, h, w) back to the original image (C, H, W).
-
-        Padding is cropped (``img_shape``), the result resized to
-        ``ori_shape`` and a flip recorded in the meta undone; no activation.
-        """
-        for key in ("batch_input_shape", "img_shape", "ori_shape"):
-            if key not in meta:
-                raise KeyError(
-                    f"MTCP.predict: data sample meta lacks {key!r}; run the inputs "
-                    "through MultiTaskDataPreProcessor and a pipeline that sets it"
-                )
-        img_h, img_w = meta["img_shape"][:2]
-        pred = resize(pred, meta["batch_input_shape"])[..., :img_h, :img_w]
-        pred = resize(pred, meta["ori_shape"][:2])
-        if meta.get("flip", False):
-            pred = self.flip_back(pred, meta.get("flip_direction"))
-        return pred[0]
-
-    def predict_by_feat(self, pred: torch.Tensor, meta: dict) -> torch.Tensor:
-        """Map one raw output (1, C, h, w) to the prediction (C', H, W) on the
-        original image: :meth:`restore`, then the activation."""
-        return self.activate(self.restore(pred, meta))
-
-    def add_pred(
+    def predict(
         self,
-        sample: MultiTaskDataSample,
-        info: TaskInfo,
-        pred: torch.Tensor,
-        meta: dict,
-    ) -> None:
-        """Store the prediction of one raw output (1, C, h, w) in ``sample``
-        as ``pred_<field>`` (:meth:`predict_by_feat`)."""
-        setattr(
-            sample, info.pred_field, PixelData(data=self.predict_by_feat(pred, meta))
-        )
+        feats: Sequence[torch.Tensor],
+        batch_img_metas: Sequence[dict],
+        test_cfg=None,
+    ) -> List[Dict[str, torch.Tensor]]:
+        """Predictions on the original images, from the final level only.
 
-    @classmethod
-    def merge_views(
-        cls, views: Sequence[MultiTaskDataSample], info: TaskInfo
-    ) -> Dict[str, torch.Tensor]:
-        """Merge the predictions of one image's test-time augmented views.
-
-        Each view's prediction is already mapped back to the original image
-        (:meth:`restore`). The base merge is the mean of the ``pred_<field>``
-        maps (depth, binary probabilities).
+        Args:
+            feats (Sequence[Tensor]): One feature map per level; the last
+                (the final level's) is used.
+            batch_img_metas (Sequence[dict]): Per image ``batch_input_shape``,
+                ``img_shape``, ``ori_shape`` and optionally ``flip``,
+                ``flip_direction``, ``scale_factor``.
 
         Returns:
-            dict[str, Tensor]: ``data field -> merged (C, H, W)``, the fields a
-            plain prediction of the task has.
+            list[dict[str, Tensor]]: Per image, the data-sample fields of the
+            prediction (``pred_<field>``, plus what the kind adds, e.g. a
+            class map's logits), each (C, H, W) at the original size.
         """
-        return {info.pred_field: _stacked(views, info.pred_field).mean(dim=0)}
-
-
-def _stacked(views: Sequence[MultiTaskDataSample], field: str) -> torch.Tensor:
-    """``field`` of every view, stacked to (V, C, H, W)."""
-    maps = []
-    for i, view in enumerate(views):
-        if field not in view:
-            raise KeyError(
-                f"test-time augmentation: view {i} of {view.metainfo.get('img_path')} "
-                f"has no {field!r}; every view must predict the same fields"
-            )
-        maps.append(getattr(view, field).data)
-    shapes = {tuple(m.shape) for m in maps}
-    if len(shapes) > 1:
-        raise ValueError(
-            f"test-time augmentation: the views of {views[0].metainfo.get('img_path')} "
-            f"predict {field!r} at different sizes {sorted(shapes)}; predictions "
-            "must be mapped back to the original image size"
-        )
-    return torch.stack(maps)
-
-
-@MODELS.register_module()
-class ClassMapHead(BaseTaskHead):
-    """Class-map head (semseg, parts): argmax of the logits, (1, H, W) int64.
-
-    Besides ``pred_<field>`` a prediction keeps the logits on the original
-    image, ``<field>_logits`` (C, H, W) float (mmseg's ``seg_logits``), which
-    test-time augmentation averages.
-    """
-
-    kind = "class"
-
-    @classmethod
-    def random_label(cls, num_classes, size, generator) -> torch.Tensor:
-        return torch.randint(0, num_classes, (1, *size), generator=generator)
-
-    def activate(self, pred: torch.Tensor) -> torch.Tensor:
-        return pred.argmax(dim=0, keepdim=True)
-
-    @staticmethod
-    def logits_field(info: TaskInfo) -> str:
-        """The data field of the task's logits, e.g. ``sem_seg_logits``."""
-        return f"{info.field}_logits"
-
-    def add_pred(
-        self,
-        sample: MultiTaskDataSample,
-        info: TaskInfo,
-        pred: torch.Tensor,
-        meta: dict,
-    ) -> None:
-        logits = self.restore(pred, meta)
-        setattr(sample, self.logits_field(info), PixelData(data=logits))
-        setattr(sample, info.pred_field, PixelData(data=self.activate(logits)))
-
-    @classmethod
-    def merge_views(
-        cls, views: Sequence[MultiTaskDataSample], info: TaskInfo
-    ) -> Dict[str, torch.Tensor]:
-        """Average the views' class probabilities (softmax of the logits), as
-        mmseg's ``SegTTAModel`` does, then take the argmax; the merged logits
-        are the log of the mean probabilities (their softmax gives them back).
-
-        Probabilities rather than logits: each view contributes a bounded
-        vote per class, so one view's very large logits cannot overrule the
-        others.
-        """
-        probs = _stacked(views, cls.logits_field(info)).softmax(dim=1).mean(dim=0)
-        return {
-            cls.logits_field(info): probs.log(),
-            info.pred_field: probs.argmax(dim=0, keepdim=True),
-        }
-
-
-@MODELS.register_module()
-class DepthHead(BaseTaskHead):
-    """Metric depth head: the prediction clamped at 0; label 0 = invalid.
-
-    A test image resized by ``s`` (``scale_factor`` in the meta, the geometric
-    mean of its w and h factors) is a scene seen ``s`` times larger, whose
-    depth labels ``MultiTaskResize`` divides by ``s`` in training; restoring
-    the prediction to the original image multiplies it by ``s``. Test-time
-    augmentation averages the views' depths.
-    """
-
-    kind = "depth"
-    fixed_channels = 1
-
-    def restore(self, pred: torch.Tensor, meta: dict) -> torch.Tensor:
-        pred = super().restore(pred, meta)
-        if meta.get("scale_factor") is None:
-            return pred
-        w_scale, h_scale = meta["scale_factor"]
-        return pred * float(w_scale * h_scale) ** 0.5
-
-    def labelled(self, gt: torch.Tensor) -> torch.Tensor:
-        return gt > 0
-
-    def activate(self, pred: torch.Tensor) -> torch.Tensor:
-        return pred.clamp(min=0)
-
-    @classmethod
-    def random_label(cls, num_classes, size, generator) -> torch.Tensor:
-        """Depths in 0.5-10 m."""
-        return 0.5 + 9.5 * torch.rand(1, *size, generator=generator)
-
-
-@MODELS.register_module()
-class NormalsHead(BaseTaskHead):
-    """Surface normals head: unit vectors; the zero label vector = invalid.
-
-    Undoing a flip mirrors the map and negates the flipped axis' component
-    (x for a horizontal flip, y for a vertical one).
-    """
-
-    kind = "normals"
-    fixed_channels = 3
-
-    @classmethod
-    def random_label(cls, num_classes, size, generator) -> torch.Tensor:
-        return F.normalize(torch.randn(3, *size, generator=generator), dim=0)
-
-    def labelled(self, gt: torch.Tensor) -> torch.Tensor:
-        return (gt != 0).any(dim=1, keepdim=True)
-
-    def flip_back(self, pred: torch.Tensor, direction: str) -> torch.Tensor:
-        pred = super().flip_back(pred, direction)
-        sign = pred.new_ones(pred.shape[1])
-        sign[0 if direction == "horizontal" else 1] = -1.0
-        return pred * sign.view(1, -1, 1, 1)
-
-    def activate(self, pred: torch.Tensor) -> torch.Tensor:
-        return F.normalize(pred, dim=0)
-
-    @classmethod
-    def merge_views(
-        cls, views: Sequence[MultiTaskDataSample], info: TaskInfo
-    ) -> Dict[str, torch.Tensor]:
-        """The mean of the views' unit normals, renormalised to unit length."""
-        mean = _stacked(views, info.pred_field).mean(dim=0)
-        return {info.pred_field: F.normalize(mean, dim=0)}
-
-
-@MODELS.register_module()
-class BinaryMapHead(BaseTaskHead):
-    """Binary map head (saliency, edge): sigmoid probabilities, (1, H, W).
-
-    Test-time augmentation averages the views' probabilities.
-    """
-
-    kind = "binary"
-    fixed_channels = 1
-
-    def activate(self, pred: torch.Tensor) -> torch.Tensor:
-        return pred.sigmoid()
-
-    @classmethod
-    def random_label(cls, num_classes, size, generator) -> torch.Tensor:
-        return torch.randint(0, 2, (1, *size), generator=generator)
-
-    @classmethod
-    def random_prediction(cls, num_classes, size, generator) -> torch.Tensor:
-        """Probabilities in [0, 1)."""
-        return torch.rand(1, *size, generator=generator)
+        raw = self.forward_final(feats)
+        return [
+            self.kind.predictions(self.kind.restore(raw[i : i + 1], meta), self.info)
+            for i, meta in enumerate(batch_img_metas)
+        ]

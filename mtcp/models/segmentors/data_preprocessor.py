@@ -9,6 +9,7 @@ from mmseg.models.data_preprocessor import SegDataPreProcessor
 from mmseg.registry import MODELS
 
 from mtcp.structures import TASKS
+from mtcp.tasks import task_kind
 
 
 @MODELS.register_module()
@@ -21,10 +22,10 @@ class MultiTaskDataPreProcessor(SegDataPreProcessor):
     sizes): the largest image of the batch, enlarged to ``size`` when given,
     then rounded up to a multiple of ``size_divisor`` when given.
 
-    In training every ``gt_<field>`` of :data:`mtcp.structures.TASKS` present
+    In training every ``gt_<field>`` of :data:`mtcp.tasks.TASKS` present
     in a data sample must have the image's size and is padded to the batch
-    shape with that task's ``pad_value`` (255 for class and binary maps, 0 for
-    depth and normals); then ``batch_augments`` run. At validation and test
+    shape with the ``pad_value`` of the task's kind (255 for class and
+    binary maps, 0 for depth and normals); then ``batch_augments`` run. At validation and test
     the labels stay as the pipeline left them (at the image size, or at
     ``ori_shape`` when the pipeline loads them after a resize), as mmseg
     does: the model's predictions are resized to ``ori_shape`` and compared
@@ -212,4 +213,4 @@ class MultiTaskDataPreProcessor(SegDataPreProcessor):
                 )
             # PixelData refuses a value of another size than its current one.
             del pixel_data.data
-            pixel_data.data = self._pad(label, shape, info.pad_value)
+            pixel_data.data = self._pad(label, shape, task_kind(task).pad_value)

@@ -5,6 +5,7 @@ from typing import Dict, List, Optional, Tuple, Union
 import torch
 import torch.nn as nn
 from mmengine.model import BaseModel
+from mmengine.structures import PixelData
 from mmseg.registry import MODELS
 from mmseg.utils import ConfigType, OptConfigType, OptMultiConfig
 
@@ -18,21 +19,31 @@ from . import mtcp_utils as utils
 class MTCP(BaseModel):
     """Multi-task dense prediction with coherence fusion and spatial refinement.
 
-    ``F = backbone(img)``; for every task ``t``: ``stages, fused =
-    decoder_t(F)``; ``x = CFM_t(fused_t, [fused_j, j != t])`` (or
-    ``fused_t`` without CFM); the SRMs trace ``x`` back through the stages,
-    coarsest first, and a head predicts from each SRM's side output: the
-    intermediate heads ``aux_16`` and ``aux_8`` and the final head (stride
-    4). Without SRM the final head predicts from ``x``.
+    The call graph (paper Sec. 3)::
+
+        loss / predict
+          extract_feats(inputs)
+            backbone: F = SharedMask2Former(img)
+            per task t: stages, fused = decoder_t(F)
+            per task t: x = CFM_t(fused_t, [fused_j, j != t])   (use_cfm)
+            per task t: SRMs trace x back through the stages,
+                        coarsest first; their side outputs    (use_srm)
+          loss:    heads[t].loss(feats_t, data_samples)      -> weighting
+          predict: heads[t].predict(feats_t, img_metas)      -> data samples
+
+    The intermediate heads ``aux_16`` and ``aux_8`` predict from the sides of
+    SRM_1 and SRM_2, the final head (stride 4) from SRM_3's; without SRM the
+    final head predicts from ``x``. Each head (:class:`TaskHead`) owns its
+    task's loss and predictions; the model holds no per-task logic.
 
     Args:
-        tasks (list[str]): Task names of :data:`mtcp.structures.TASKS`.
+        tasks (list[str]): Task names of :data:`mtcp.tasks.TASKS`.
         backbone (dict): Shared backbone config (``SharedMask2Former``).
         decoder (dict): Config of the per-task ``HierarchicalTaskDecoder``; one
             is built per task. Its ``in_channels`` is C.
         num_classes (dict, optional): Classes of the class-map tasks, e.g.
-            ``dict(semseg=40, parts=7)``; entries for class tasks that are not
-            in ``tasks`` are ignored (shared dataset configs).
+            ``dict(semseg=40, parts=7)``; entries for tasks that are not in
+            ``tasks`` are ignored (shared dataset configs).
         cfm (dict, optional): Keyword arguments of
             :class:`CoherenceFusionModule` (``channels`` and ``num_aux`` are
             filled in), plus ``coherence_weight`` (default 1.0), the
@@ -45,10 +56,10 @@ class MTCP(BaseModel):
             convs, e.g. ``dict(depth=2.5)``: depth heads start at a typical
             scene depth in metres. Tasks not named start at 0; known tasks
             the model does not have are ignored.
-        losses (dict, optional): Per-task loss configs overriding
-            :data:`DEFAULT_LOSSES`.
+        losses (dict, optional): Per-task loss configs overriding the
+            default loss of each task's kind.
         loss_with_cp (bool): Activation checkpointing of each head's loss
-            with its upsampling (see :class:`BaseTaskHead`). Default: False.
+            with its upsampling (see :class:`TaskHead`). Default: False.
         use_cfm (bool): Fuse the tasks with CFMs. Ignored with a single task,
             which never has a CFM. Default: True.
         use_srm (bool): Trace back with SRMs and train intermediate heads.
@@ -83,67 +94,125 @@ class MTCP(BaseModel):
             init_cfg=init_cfg,
         )
         self.tasks = check_tasks(tasks, list(TASKS), "MTCP.tasks")
-        self.out_channels = utils.task_channels(self.tasks, num_classes or {})
         self.use_cfm = use_cfm and len(self.tasks) > 1
         self.use_srm = use_srm
         self.loss_with_cp = loss_with_cp
-        head_bias_init = utils.check_head_bias_init(head_bias_init)
         self.backbone = MODELS.build(backbone)
-        self.decoders = nn.ModuleDict({t: MODELS.build(decoder) for t in self.tasks})
-        first = self.decoders[self.tasks[0]]
-        channels = first.in_channels
-        # Stage i has stride 4 * 2**i; the SRMs go coarsest first.
-        stage_channels = list(reversed(first.out_channels))
-        strides = [4 * 2**i for i in reversed(range(len(stage_channels)))]
-        self.head_names = [f"aux_{s}" for s in strides[:-1]] + ["final"]
-
+        self._init_decoders(decoder)
         self.coherence_weight, cfm = utils.split_cfm(cfm)
         if self.use_cfm:
-            self.cfms = utils.build_cfms(self.tasks, channels, cfm)
+            self._init_cfms(cfm)
         if use_srm:
-            self.srms = utils.build_srms(self.tasks, channels, stage_channels, srm)
-        self.heads = utils.build_heads(
-            self.out_channels,
-            channels,
-            self.head_names if use_srm else ["final"],
-            losses=utils.loss_cfgs(self.tasks, losses),
-            conv_cfg=head,
-            bias_init=head_bias_init,
-            loss_with_cp=loss_with_cp,
+            self._init_srms(srm)
+        self._init_heads(num_classes or {}, head, head_bias_init, losses)
+        self._init_weighting(weighting)
+
+    def _init_decoders(self, decoder: ConfigType) -> None:
+        """One decoder per task; the stage layout of the SRMs and heads."""
+        self.decoders = nn.ModuleDict({t: MODELS.build(decoder) for t in self.tasks})
+        first = self.decoders[self.tasks[0]]
+        self.channels = first.in_channels
+        # Stage i has stride 4 * 2**i; the SRMs go coarsest first.
+        self.stage_channels = list(reversed(first.out_channels))
+        strides = [4 * 2**i for i in reversed(range(len(self.stage_channels)))]
+        self.head_names = [f"aux_{s}" for s in strides[:-1]] + ["final"]
+
+    def _init_cfms(self, cfm: dict) -> None:
+        """One ``CoherenceFusionModule`` per task."""
+        cfg = dict(type="CoherenceFusionModule", **cfm)
+        cfg.update(channels=self.channels, num_aux=len(self.tasks) - 1)
+        self.cfms = nn.ModuleDict({t: MODELS.build(cfg) for t in self.tasks})
+
+    def _init_srms(self, srm: OptConfigType) -> None:
+        """Per task, one ``SpatialRefinementModule`` per stage, coarsest first;
+        the last has no carry branch (nothing would use it)."""
+
+        def one(i: int, stage_channels: int) -> nn.Module:
+            cfg = dict(type="SpatialRefinementModule", **(srm or {}))
+            cfg.update(
+                in_channels=self.channels,
+                stage_channels=stage_channels,
+                out_channels=self.channels,
+                with_carry=i < len(self.stage_channels) - 1,
+            )
+            return MODELS.build(cfg)
+
+        self.srms = nn.ModuleDict(
+            {
+                t: nn.ModuleList(one(i, c) for i, c in enumerate(self.stage_channels))
+                for t in self.tasks
+            }
         )
+
+    def _init_heads(
+        self,
+        num_classes: Dict[str, int],
+        head: OptConfigType,
+        head_bias_init: Optional[Dict[str, float]],
+        losses: Optional[Dict[str, ConfigType]],
+    ) -> None:
+        """The :class:`TaskHead` of every task."""
+        utils.check_task_keys(num_classes, "num_classes", self.tasks, classes=True)
+        bias_init = utils.check_task_keys(head_bias_init, "head_bias_init", self.tasks)
+        losses = utils.check_task_keys(losses, "losses", self.tasks, strict=True)
+        self.heads = nn.ModuleDict(
+            {
+                t: MODELS.build(
+                    dict(
+                        type="TaskHead",
+                        task=t,
+                        in_channels=self.channels,
+                        levels=self.head_names if self.use_srm else ["final"],
+                        num_classes=num_classes.get(t),
+                        loss_decode=losses.get(t),
+                        conv_cfg=head,
+                        bias_init=bias_init.get(t, 0.0),
+                        loss_with_cp=self.loss_with_cp,
+                    )
+                )
+                for t in self.tasks
+            }
+        )
+
+    def _init_weighting(self, weighting: OptConfigType) -> None:
+        """The loss weighting (None: the plain sum)."""
         self.weighting = None
         if weighting is not None:
             self.weighting = MODELS.build(
                 dict(dict(tasks=list(self.tasks)), **weighting)
             )
 
-    def forward_tasks(
+    @property
+    def out_channels(self) -> Dict[str, int]:
+        """Predicted channels of each task."""
+        return {t: self.heads[t].out_channels for t in self.tasks}
+
+    def extract_feats(
         self, inputs: torch.Tensor
-    ) -> Tuple[Dict[str, Dict[str, torch.Tensor]], Dict[str, torch.Tensor]]:
-        """Run the network on images (B, 3, H, W).
+    ) -> Tuple[Dict[str, List[torch.Tensor]], Dict[str, torch.Tensor]]:
+        """Run the network up to the heads on images (B, 3, H, W).
 
         Returns:
-            tuple[dict, dict]: ``outputs[task][name]`` the raw prediction of
-            head ``name`` (``'aux_16'``, ``'aux_8'``, ``'final'``) at the
-            head's resolution, and ``coherence[task]`` the unweighted
-            coherence loss (empty without CFM).
+            tuple[dict, dict]: ``feats[task]``, one feature map per head
+            level (``aux_16``, ``aux_8``, ``final``; only ``final`` without
+            SRM), and ``coherence[task]`` the unweighted coherence loss
+            (empty without CFM).
         """
         shared = self.backbone(inputs)
         decoded = {t: self.decoders[t](shared) for t in self.tasks}
-        outputs, coherence = {}, {}
+        feats, coherence = {}, {}
         for t in self.tasks:
             stages, x = decoded[t]
             if self.use_cfm:
                 aux = [decoded[j][1] for j in self.tasks if j != t]
                 x, coherence[t] = self.cfms[t](x, aux)
-            feats = [x]
+            feats[t] = [x]
             if self.use_srm:
-                feats = []
+                feats[t] = []
                 for srm, stage in zip(self.srms[t], reversed(stages)):
                     x, side = srm(x, stage)
-                    feats.append(side)
-            outputs[t] = self.heads[t](feats)
-        return outputs, coherence
+                    feats[t].append(side)
+        return feats, coherence
 
     def forward(
         self,
@@ -168,33 +237,32 @@ class MTCP(BaseModel):
         data_samples: Optional[List[MultiTaskDataSample]] = None,
     ) -> Dict[str, torch.Tensor]:
         """Return ``task -> raw final output`` at stride 4 (no activation)."""
-        outputs, _ = self.forward_tasks(inputs)
-        return {t: outputs[t]["final"] for t in self.tasks}
+        feats, _ = self.extract_feats(inputs)
+        return {t: self.heads[t].forward_final(feats[t]) for t in self.tasks}
 
     def loss(
         self, inputs: torch.Tensor, data_samples: List[MultiTaskDataSample]
-    ) -> Dict[str, torch.Tensor]:
+    ) -> TaskLosses:
         """Compute the training losses.
 
         Returns:
-            dict[str, Tensor]: ``{task}.loss`` (final head), ``{task}.aux_16.loss``
+            TaskLosses: ``{task}.loss`` (final head), ``{task}.aux_16.loss``
             and ``{task}.aux_8.loss`` (intermediate heads, with SRM) and
-            ``coherence.{task}`` (times ``coherence_weight``, with CFM), as a
-            :class:`TaskLosses` whose ``labelled[task]`` tells whether the
-            batch had any labelled pixel of the task (partially labelled
-            data); a task without one has exact zero losses.
+            ``coherence.{task}`` (times ``coherence_weight``, with CFM);
+            ``labelled[task]`` tells whether the batch had any labelled pixel
+            of the task (partially labelled data).
         """
         if data_samples is None:
             raise ValueError("MTCP.loss needs data samples carrying the labels")
-        outputs, coherence = self.forward_tasks(inputs)
-        losses, labelled = {}, {}
+        feats, coherence = self.extract_feats(inputs)
+        losses = TaskLosses({}, {})
         for t in self.tasks:
-            gt = utils.stack_labels(t, data_samples, self.tasks).to(inputs.device)
-            labelled[t] = self.heads[t].labelled(gt).any()
-            losses.update(self.heads[t].loss_by_feat(outputs[t], gt, t))
+            head_losses = self.heads[t].loss(feats[t], data_samples)
+            losses.update(head_losses)
+            losses.labelled.update(head_losses.labelled)
         for t, value in coherence.items():
             losses[f"coherence.{t}"] = self.coherence_weight * value
-        return TaskLosses(losses, labelled)
+        return losses
 
     def predict(
         self,
@@ -203,30 +271,27 @@ class MTCP(BaseModel):
     ) -> List[MultiTaskDataSample]:
         """Predict every task at the original image size.
 
-        Padding is cropped (``img_shape``), the result resized to
-        ``ori_shape`` and a flip recorded in the meta undone (normals: the x
-        component, or y for vertical flips, changes sign). Without data
-        samples the inputs are taken as unpadded, unresized images.
-
-        Test-time augmentation wraps the model in
-        :class:`MultiTaskTTAModel`, which merges the predictions of each
-        image's views.
+        Each head crops the padding (``img_shape``), resizes to
+        ``ori_shape`` and undoes a flip recorded in the meta, then activates.
+        Without data samples the inputs are taken as unpadded, unresized
+        images. Test-time augmentation wraps the model in
+        :class:`MultiTaskTTAModel`.
 
         Returns:
             list[MultiTaskDataSample]: The samples with ``pred_<field>`` set
-            (each head's ``add_pred``): classes (1, H, W) int64 with their
-            logits ``<field>_logits`` (C, H, W), depth (1, H, W) >= 0,
-            normals (3, H, W) unit vectors, saliency / edge (1, H, W)
-            probabilities.
+            for every task (and what its kind adds, e.g. a class map's
+            ``<field>_logits``).
         """
         if data_samples is None:
             data_samples = utils.unresized_samples(inputs)
-        finals = self._forward(inputs)
-        for i, sample in enumerate(data_samples):
-            for t in self.tasks:
-                self.heads[t].add_pred(
-                    sample, TASKS[t], finals[t][i : i + 1], sample.metainfo
-                )
+        feats, _ = self.extract_feats(inputs)
+        metas = [sample.metainfo for sample in data_samples]
+        for t in self.tasks:
+            for sample, fields in zip(
+                data_samples, self.heads[t].predict(feats[t], metas)
+            ):
+                for field, data in fields.items():
+                    setattr(sample, field, PixelData(data=data))
         return data_samples
 
     def parse_losses(

@@ -7,8 +7,7 @@ from mmengine.structures import PixelData
 from mmseg.registry import MODELS
 
 from mtcp.structures import TASKS, MultiTaskDataSample
-
-from ..heads import task_head_type
+from mtcp.tasks import task_kind
 
 
 @MODELS.register_module()
@@ -20,7 +19,7 @@ class MultiTaskTTAModel(BaseTTAModel):
     wrapped ``module`` predicts each view as in a plain test step, mapping it
     back to the original image (its heads undo the recorded resize and
     flip), and :meth:`merge_preds` merges the views per task with the
-    ``merge_views`` of the head class serving the task's kind: class maps
+    ``merge_views`` of the task's kind: class maps
     average the class probabilities and take the argmax, depth averages,
     normals average and renormalise, binary maps average the probabilities.
 
@@ -57,11 +56,11 @@ class MultiTaskTTAModel(BaseTTAModel):
                     f"{sample.metainfo.get('img_path')} have different "
                     f"ori_shape {sorted(shapes)}; they must be views of one image"
                 )
-            for info in TASKS.values():
+            for task, info in TASKS.items():
                 if info.pred_field not in sample:
                     continue
-                head = task_head_type(info.kind)
-                for field, data in head.merge_views(views, info).items():
+                merged_fields = task_kind(task).merge_views(views, info)
+                for field, data in merged_fields.items():
                     setattr(sample, field, PixelData(data=data))
             merged.append(sample)
         return merged

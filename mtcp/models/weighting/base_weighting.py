@@ -237,17 +237,21 @@ class BaseWeighting(nn.Module, metaclass=ABCMeta):
         One tensor, because mmengine's Runner broadcasts every state-dict
         entry as a single tensor when distributed training starts, and
         ``torch.load(weights_only=True)`` accepts it; float64 holds the
-        python floats and counts exactly. Layout: ``[T, task ids (T),
-        period_count, num_periods, P, weights (T), period sums (T),
-        per-task period counts (T), history (P x T)]``, a task id being its
-        index in :data:`mtcp.structures.TASKS`. States without the per-task
-        counts (older checkpoints) are read with every task counted in every
-        iteration.
+        python floats, counts and characters exactly. Layout: ``[-2, T,
+        then per task its name (length, character codes), period_count,
+        num_periods, P, weights (T), period sums (T), per-task period
+        counts (T), history (P x T)]``. The leading -2 marks this layout
+        (keyed by task name); older checkpoints start with T and name each
+        task by its position in the task table of their time
+        (:data:`LEGACY_TASK_ORDER`), and may lack the per-task counts (then
+        every task counts in every iteration).
         """
-        task_ids = [float(list(TASKS).index(t)) for t in self.tasks]
+        names = []
+        for task in self.tasks:
+            names += [float(len(task))] + [float(ord(c)) for c in task]
         counts = [self._period_count, self._num_periods, len(self._history)]
         history = [m for means in self._history for m in means]
-        flat = [len(self.tasks)] + task_ids + counts
+        flat = [STATE_BY_NAME, len(self.tasks)] + names + counts
         flat += self._weights + self._period_sums + self._period_counts + history
         return torch.tensor(flat, dtype=torch.float64)
 
@@ -277,16 +281,20 @@ class BaseWeighting(nn.Module, metaclass=ABCMeta):
         """
         flat = torch.as_tensor(state, dtype=torch.float64).flatten().tolist()
         num_tasks = len(self.tasks)
-        saved_tasks = [list(TASKS)[int(i)] for i in flat[1 : 1 + int(flat[0])]]
+        try:
+            saved_tasks, flat = _saved_tasks(flat)
+        except (IndexError, ValueError, OverflowError) as error:
+            raise ValueError(
+                f"The checkpoint's weighting state is malformed ({error}): "
+                f"{flat[:8]}..."
+            ) from error
         if saved_tasks != self.tasks:
             raise ValueError(
                 f"The checkpoint's weighting state is for tasks {saved_tasks}, "
                 f"but this {type(self).__name__} has tasks {self.tasks}"
             )
-        period_count, num_periods, num_history = (
-            int(v) for v in flat[1 + num_tasks : 4 + num_tasks]
-        )
-        values = flat[4 + num_tasks :]
+        period_count, num_periods, num_history = (int(v) for v in flat[:3])
+        values = flat[3:]
         if len(values) == (2 + num_history) * num_tasks:
             # written before the per-task counts existed
             values[2 * num_tasks : 2 * num_tasks] = [float(period_count)] * num_tasks
@@ -340,3 +348,22 @@ class BaseWeighting(nn.Module, metaclass=ABCMeta):
 
     def extra_repr(self) -> str:
         return f"tasks={self.tasks}"
+
+
+#: First value of a weighting state keyed by task name.
+STATE_BY_NAME = -2.0
+#: The task table's order when weighting states named tasks by position.
+LEGACY_TASK_ORDER = ("semseg", "parts", "depth", "normals", "saliency", "edge")
+
+
+def _saved_tasks(flat: List[float]) -> Tuple[List[str], List[float]]:
+    """The task names of a saved weighting state and the values after them."""
+    if flat and flat[0] == STATE_BY_NAME:
+        tasks, pos = [], 2
+        for _ in range(int(flat[1])):
+            length = int(flat[pos])
+            tasks.append("".join(chr(int(c)) for c in flat[pos + 1 : pos + 1 + length]))
+            pos += 1 + length
+        return tasks, flat[pos:]
+    count = int(flat[0])
+    return [LEGACY_TASK_ORDER[int(i)] for i in flat[1 : 1 + count]], flat[1 + count :]

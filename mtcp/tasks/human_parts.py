@@ -1,12 +1,16 @@
-"""PASCAL-Part human-part annotations grouped into the 6 parts of the protocol."""
+"""Human parts: a class map that also reads PASCAL-Part ``.mat`` annotations,
+grouped into the 6 parts of the multi-task protocol."""
 
 import io
-from typing import Dict, Tuple
+import os.path as osp
+from typing import Dict, List, Tuple
 
 import numpy as np
 from scipy.io import loadmat
 
-from mtcp.structures import IGNORE_INDEX
+from .class_map import ClassMap
+from .registry import TASK_KINDS
+from .task_table import IGNORE_INDEX
 
 PERSON_CLASS_INDEX = 15
 
@@ -96,3 +100,23 @@ def decode_pascal_part_mat(
     if parts_map is None:
         return np.full(shape, IGNORE_INDEX, dtype=np.uint8)
     return parts_map
+
+
+@TASK_KINDS.register_module()
+class HumanParts(ClassMap):
+    """A class map of human parts: PASCAL-Part ``.mat`` annotations
+    (:func:`decode_pascal_part_mat`) or class-index ``.png`` files.
+
+    Everything else is :class:`ClassMap`'s, except that a map without any
+    labelled pixel is no warning: an image without a person has no parts.
+    """
+
+    suffixes = (".png", ".mat")
+
+    def decode(self, content: bytes, path: str, options: dict) -> np.ndarray:
+        if osp.splitext(path)[1].lower() == ".mat":
+            return decode_pascal_part_mat(content, options["shape"], path)
+        return super().decode(content, path, options)
+
+    def plausibility(self, label, dataset=None) -> List[str]:
+        return []
