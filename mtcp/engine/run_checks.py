@@ -15,7 +15,7 @@ from typing import Iterable, List, Optional
 from mmengine.hooks import CheckpointHook
 from mmengine.runner import Runner
 
-from mtcp.evaluation.metrics.multitask_metric import METRIC_TASKS, MultiTaskMetric
+from mtcp.evaluation.metrics.multitask_metric import MultiTaskMetric, scored_tasks
 from mtcp.utils.strict_loading import unwrap_model
 
 # The arguments CheckpointHook sets itself when it calls save_checkpoint.
@@ -85,7 +85,7 @@ def check_tasks_agree(
         name = type(metric).__name__
         if metric.tasks is None:
             # it scores every predicted task that has a metric
-            scored = [t for t in model_tasks if t in METRIC_TASKS]
+            scored = [t for t in model_tasks if t in scored_tasks()]
         else:
             scored = list(metric.tasks)
             not_predicted = [t for t in scored if t not in model_tasks]

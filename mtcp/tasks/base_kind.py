@@ -81,7 +81,7 @@ class BaseTaskKind:
         Args:
             content (bytes): The file.
             path (str): Its path (the suffix chooses the format; messages).
-            options (dict): ``shape`` (the image's (H, W)), ``num_classes``,
+            options (dict): ``task``, ``shape`` (the image's (H, W)), ``num_classes``,
                 ``reduce_zero_label``, ``backend_args`` and the task's
                 ``label_options`` from the dataset.
 
@@ -152,7 +152,7 @@ class BaseTaskKind:
         if num_classes is None:
             raise ValueError(
                 f"task {info.name!r} predicts classes; give their number in "
-                f"the model's num_classes, e.g. num_classes=dict({info.name}=40)"
+                f"num_classes, e.g. num_classes=dict({info.name}=40)"
             )
         if int(num_classes) != num_classes or num_classes < 2:
             raise ValueError(

@@ -1,7 +1,7 @@
 """Class maps (semantic segmentation): one class index per pixel."""
 
 import os.path as osp
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, Sequence
 
 import numpy as np
 import torch
@@ -50,21 +50,17 @@ class ClassMap(BaseTaskKind):
         lut = options.get("label_map")
         if lut is not None:
             seg = np.asarray(lut, dtype=np.uint8)[seg]
-        self.check_range(seg, options.get("num_classes"), path)
+        num_classes = options.get("num_classes")
+        if num_classes is not None:
+            counts = np.bincount(seg.ravel(), minlength=IGNORE_INDEX + 1)
+            bad = np.flatnonzero(counts[num_classes:IGNORE_INDEX]) + num_classes
+            if bad.size:
+                raise ValueError(
+                    f"{path}: {options.get('task', self.name)} label values "
+                    f"{bad.tolist()} out of range; expected 0..{num_classes - 1} "
+                    f"or {IGNORE_INDEX} (ignore)"
+                )
         return seg
-
-    @staticmethod
-    def check_range(label: np.ndarray, num_classes: Optional[int], path: str):
-        """Refuse class values outside 0..K-1 and 255."""
-        if num_classes is None:
-            return
-        counts = np.bincount(label.ravel(), minlength=IGNORE_INDEX + 1)
-        bad = np.flatnonzero(counts[num_classes:IGNORE_INDEX]) + num_classes
-        if bad.size:
-            raise ValueError(
-                f"{path}: label values {bad.tolist()} out of range; expected "
-                f"0..{num_classes - 1} or {IGNORE_INDEX} (ignore)"
-            )
 
     def check_label_options(self, options: dict, suffix: str, where: str) -> dict:
         """``ignore_index`` and ``reduce_zero_label`` become one lookup table

@@ -108,7 +108,9 @@ class HumanParts(ClassMap):
     (:func:`decode_pascal_part_mat`) or class-index ``.png`` files.
 
     Everything else is :class:`ClassMap`'s, except that a map without any
-    labelled pixel is no warning: an image without a person has no parts.
+    labelled pixel is no warning (an image without a person has no parts),
+    and that a dataset's ``reduce_zero_label`` (NYUD-v2's 1..K semantic
+    classes) does not apply: part 0 is the background.
     """
 
     suffixes = (".png", ".mat")
@@ -116,7 +118,10 @@ class HumanParts(ClassMap):
     def decode(self, content: bytes, path: str, options: dict) -> np.ndarray:
         if osp.splitext(path)[1].lower() == ".mat":
             return decode_pascal_part_mat(content, options["shape"], path)
-        return super().decode(content, path, options)
+        return super().decode(content, path, dict(options, reduce_zero_label=False))
 
     def plausibility(self, label, dataset=None) -> List[str]:
         return []
+
+    def write(self, pred, path_stem, reduce_zero_label) -> str:
+        return super().write(pred, path_stem, False)

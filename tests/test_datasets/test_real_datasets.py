@@ -9,7 +9,7 @@ import pytest
 from scipy.io import loadmat
 
 from mtcp.datasets import NYUDv2MTDataset, PascalContextMTDataset
-from mtcp.datasets.human_parts import decode_pascal_part_mat
+from mtcp.tasks.human_parts import decode_pascal_part_mat
 
 LOAD = [dict(type="LoadImageFromFile"), dict(type="LoadMultiTaskAnnotations")]
 NYUD_ALL = ["semseg", "depth", "normals", "edge"]
@@ -170,7 +170,7 @@ def test_bad_input_errors(nyud_copy, tmp_path):
     os.remove(osp.join(root, "depth", "000001.npy"))
     with pytest.raises(
         FileNotFoundError,
-        match=r"1 of 3 ids .* no depth file, e.g. .*depth/000001\{.npy\}",
+        match=r"1 of 3 ids .* no depth file, e.g. .*depth/000001\{.npy,.png\}",
     ):
         NYUDv2MTDataset(root)
     NYUDv2MTDataset(root, tasks=["semseg"])  # depth not requested: fine

@@ -76,7 +76,8 @@ def step(model):
     """Outputs and losses of a training forward, then the gradients and the
     BN running statistics after the backward of the summed losses."""
     inputs, samples = batch()
-    outputs, _ = model.forward_tasks(inputs)
+    feats, _ = model.extract_feats(inputs)
+    outputs = {t: model.heads[t].forward(feats[t]) for t in model.tasks}
     losses = model.loss(inputs, samples)
     sum(losses.values()).backward()
     grads = {

@@ -12,6 +12,7 @@ from mmseg.registry import MODELS
 import mtcp  # noqa: F401  (registers the modules)
 from mtcp.models.segmentors import MultiTaskDataPreProcessor
 from mtcp.structures import TASKS, MultiTaskDataSample
+from mtcp.tasks import task_kind
 
 CONFIG = osp.join(
     osp.dirname(__file__), "..", "..", "configs", "_base_", "models", "mtcp_tiny.py"
@@ -120,9 +121,10 @@ def test_preprocessor_pads_images_and_every_task_with_its_value():
         for t, info in TASKS.items():
             label = sample.get_gt(t).data
             assert label.shape[-2:] == (32, 32)
-            assert (label[:, h:] == info.pad_value).all(), t
-            assert (label[:, :, w:] == info.pad_value).all(), t
-            assert (label[:, :h, :w] != info.pad_value).any(), t
+            pad = task_kind(t).pad_value
+            assert (label[:, h:] == pad).all(), t
+            assert (label[:, :, w:] == pad).all(), t
+            assert (label[:, :h, :w] != pad).any(), t
     # A fixed size, then the divisor.
     out = MultiTaskDataPreProcessor(size=(40, 33), size_divisor=8)(
         make_batch(["depth"], 1, 20, 30)
@@ -252,7 +254,9 @@ def test_bad_configs_raise_clear_errors():
         build(tasks=["semantic", "depth"])
     with pytest.raises(ValueError, match="give their number in num_classes"):
         build(tasks=["parts", "depth"], num_classes=dict(semseg=4))
-    with pytest.raises(ValueError, match="'depth', which is not a class-map task"):
+    with pytest.raises(
+        ValueError, match="'depth', whose kind Depth does not predict classes"
+    ):
         build(num_classes=dict(semseg=4, depth=1))
     with pytest.raises(ValueError, match="not among the model's tasks"):
         build(losses=dict(parts=dict(type="TaskCrossEntropyLoss")))
@@ -282,7 +286,7 @@ def test_predict_at_original_size_with_types_and_ranges():
     for s in samples:
         for t in ALL_TASKS:
             pred = s.get_pred(t).data
-            assert pred.shape == (TASKS[t].label_channels, 100, 80), t
+            assert pred.shape == (task_kind(t).label_channels(TASKS[t]), 100, 80), t
         for t in ("semseg", "parts"):
             pred = s.get_pred(t).data
             assert pred.dtype == torch.int64

@@ -10,8 +10,8 @@ from mmengine.structures import PixelData
 from mmseg.registry import MODELS, TRANSFORMS
 
 import mtcp  # noqa: F401  (registers the modules)
-from mtcp.models.heads import ClassMapHead, task_head_type
 from mtcp.structures import TASKS, MultiTaskDataSample
+from mtcp.tasks import ClassMap, task_kind
 
 CONFIG = osp.join(
     osp.dirname(__file__), "..", "..", "configs", "_base_", "models", "mtcp_tiny.py"
@@ -63,10 +63,10 @@ def predict64(tta, data):
 def mirrored_back(sample, task):
     """The prediction of a mirrored image mapped back by hand."""
     field = TASKS[task].pred_field
-    if TASKS[task].kind == "class":
-        field = ClassMapHead.logits_field(TASKS[task])
+    if task_kind(task).takes_classes:
+        field = ClassMap.logits_field(TASKS[task])
     pred = getattr(sample, field).data.flip(-1)
-    if TASKS[task].kind == "normals":
+    if task == "normals":
         pred = pred * torch.tensor([-1.0, 1.0, 1.0], dtype=pred.dtype).view(3, 1, 1)
     return pred
 
@@ -98,7 +98,7 @@ def test_merged_prediction_is_the_hand_average_of_image_and_mirror_float64():
     close(normals.norm(dim=0), torch.ones(H, W, dtype=torch.float64))
     # class maps: the mean of the softmax probabilities, then the argmax
     for task in ("semseg", "parts"):
-        logits_field = ClassMapHead.logits_field(TASKS[task])
+        logits_field = ClassMap.logits_field(TASKS[task])
         probs = (
             getattr(plain, logits_field).data.softmax(dim=0)
             + mirrored_back(mirror, task).softmax(dim=0)
@@ -160,13 +160,13 @@ def test_merge_views_by_hand():
         return out
 
     one = torch.ones(1, 1, 1)
-    depth = task_head_type("depth").merge_views(
+    depth = task_kind("depth").merge_views(
         views("depth", 1.0 * one, 2.0 * one), TASKS["depth"]
     )
     assert depth["pred_depth"].item() == 1.5
     a = torch.tensor([1.0, 0.0, 0.0]).view(3, 1, 1)
     b = torch.tensor([0.0, 1.0, 0.0]).view(3, 1, 1)
-    normals = task_head_type("normals").merge_views(
+    normals = task_kind("normals").merge_views(
         views("normals", a, b), TASKS["normals"]
     )["pred_normals"]
     torch.testing.assert_close(normals.flatten(), torch.tensor([1.0, 1.0, 0]) / 2**0.5)
@@ -174,7 +174,7 @@ def test_merge_views_by_hand():
     samples = views("semseg", one.long(), one.long() * 0)
     for sample, data in zip(samples, logits):
         sample.sem_seg_logits = PixelData(data=data.view(2, 1, 1))
-    merged = ClassMapHead.merge_views(samples, TASKS["semseg"])
+    merged = task_kind("semseg").merge_views(samples, TASKS["semseg"])
     probs = (F.softmax(logits[0].flatten(), 0) + F.softmax(logits[1], 0)) / 2
     torch.testing.assert_close(merged["sem_seg_logits"].flatten(), probs.log())
     assert merged["pred_sem_seg"].item() == 1

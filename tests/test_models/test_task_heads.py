@@ -1,46 +1,27 @@
+"""The task head: mmseg's decode-head contract for one task."""
+
 import os.path as osp
 
 import pytest
 import torch
 import torch.nn.functional as F
 from mmengine.config import Config
+from mmengine.structures import PixelData
 from mmseg.models.losses import CrossEntropyLoss
 from mmseg.registry import MODELS
 
 import mtcp  # noqa: F401  (registers the modules)
-from mtcp.models.heads import (
-    BaseTaskHead,
-    BinaryMapHead,
-    ClassMapHead,
-    DepthHead,
-    NormalsHead,
-    task_head,
-    task_head_type,
-)
 from mtcp.models.losses import TaskCrossEntropyLoss
-from mtcp.structures import TASKS
+from mtcp.structures import MultiTaskDataSample
 
 CONFIG = osp.join(
     osp.dirname(__file__), "..", "..", "configs", "_base_", "models", "mtcp_tiny.py"
 )
 
 
-def head(kind, channels, levels=("aux_8", "final"), **kwargs):
-    losses = dict(
-        **{"class": dict(type="TaskCrossEntropyLoss")},
-        depth=dict(type="DepthL1Loss"),
-        normals=dict(type="NormalsL1Loss"),
-        binary=dict(type="BalancedBCELoss"),
-    )
+def head(task, levels=("aux_8", "final"), **kwargs):
     return MODELS.build(
-        dict(
-            type=task_head_type(kind).__name__,
-            in_channels=4,
-            out_channels=channels,
-            levels=list(levels),
-            loss_decode=losses[kind],
-            **kwargs,
-        )
+        dict(type="TaskHead", task=task, in_channels=4, levels=list(levels), **kwargs)
     )
 
 
@@ -54,101 +35,79 @@ def meta(size, flip=False, direction="horizontal"):
     )
 
 
-def test_every_task_kind_has_its_head():
-    expected = dict(
-        semseg=ClassMapHead,
-        parts=ClassMapHead,
-        depth=DepthHead,
-        normals=NormalsHead,
-        saliency=BinaryMapHead,
-        edge=BinaryMapHead,
-    )
-    for task, cls in expected.items():
-        assert task_head_type(TASKS[task].kind) is cls
-    assert [NormalsHead.fixed_channels, DepthHead.fixed_channels] == [3, 1]
-    assert ClassMapHead.fixed_channels is None
-    with pytest.raises(KeyError, match="no task head serves task kind 'edges'"):
-        task_head_type("edges")
+def samples(task, labels):
+    out = []
+    for label in labels:
+        sample = MultiTaskDataSample()
+        sample.set_gt(task, PixelData(data=label))
+        out.append(sample)
+    return out
 
 
-def test_predict_by_feat_activations_by_hand():
-    raw = torch.tensor([[[[1.0, -2.0]], [[3.0, -1.0]]]])  # (1, 2, 1, 2)
-    classes = head("class", 2).predict_by_feat(raw, meta((1, 2)))
-    assert classes.tolist() == [[[1, 1]]] and classes.dtype == torch.int64
-    depth = head("depth", 1).predict_by_feat(raw[:, :1], meta((1, 2)))
-    assert depth.tolist() == [[[1.0, 0.0]]]
-    prob = head("binary", 1).predict_by_feat(raw[:, :1], meta((1, 2)))
-    torch.testing.assert_close(prob, torch.sigmoid(raw[0, :1]))
-    vec = torch.tensor([3.0, 0.0, 4.0]).view(1, 3, 1, 1).expand(1, 3, 1, 2)
-    normals = head("normals", 3).predict_by_feat(vec, meta((1, 2)))
-    torch.testing.assert_close(normals[:, 0, 0], torch.tensor([0.6, 0.0, 0.8]))
-
-
-def test_predict_by_feat_crops_padding_resizes_and_undoes_flips():
-    torch.manual_seed(0)
-    raw = torch.randn(1, 3, 4, 6)
-    m = dict(batch_input_shape=(4, 6), img_shape=(4, 4), ori_shape=(8, 8))
-    out = head("normals", 3).predict_by_feat(raw, m)
-    want = F.interpolate(raw[..., :4], size=(8, 8), mode="bilinear")
-    torch.testing.assert_close(out, F.normalize(want[0], dim=0))
-    # Horizontal flip: mirrored columns, x negated; vertical: rows, y negated.
-    plain = head("normals", 3).predict_by_feat(raw, meta((4, 6)))
-    hflip = head("normals", 3).predict_by_feat(raw, meta((4, 6), True))
-    sign = torch.tensor([-1.0, 1.0, 1.0]).view(3, 1, 1)
-    torch.testing.assert_close(hflip, plain.flip(-1) * sign)
-    vflip = head("normals", 3).predict_by_feat(raw, meta((4, 6), True, "vertical"))
-    torch.testing.assert_close(vflip, plain.flip(-2) * sign[[1, 0, 2]])
-    depth = head("depth", 1).predict_by_feat(raw[:, :1], meta((4, 6), True))
-    torch.testing.assert_close(depth, raw[0, :1].flip(-1).clamp(min=0))
-    with pytest.raises(ValueError, match="cannot undo flip_direction 'diagonal'"):
-        head("depth", 1).predict_by_feat(raw[:, :1], meta((4, 6), True, "diagonal"))
-
-
-def test_depth_of_a_resized_test_image_is_scaled_back():
-    """MultiTaskResize divides depth labels by s = sqrt(w_scale * h_scale); a
-    prediction on an image resized by s is multiplied by s on the way back."""
-    torch.manual_seed(0)
-    raw = torch.rand(1, 1, 4, 6) + 1
-    m = dict(meta((4, 6)), ori_shape=(2, 3), scale_factor=(2.0, 2.0))
-    depth = head("depth", 1).predict_by_feat(raw, m)
-    want = F.interpolate(raw, size=(2, 3), mode="bilinear")[0] * 2.0
-    torch.testing.assert_close(depth, want)
-    m["scale_factor"] = (0.5, 2.0)
-    torch.testing.assert_close(head("depth", 1).predict_by_feat(raw, m), want / 2)
-    # other kinds keep their values
-    probs = head("binary", 1).predict_by_feat(raw, m)
-    torch.testing.assert_close(probs, want.div(2).sigmoid())
+def test_head_knows_its_task_and_channels():
+    assert head("semseg", num_classes=5).out_channels == 5
+    assert head("normals").out_channels == 3
+    assert head("depth").out_channels == 1
+    with pytest.raises(ValueError, match="give their number"):
+        head("semseg")
+    with pytest.raises(KeyError, match="Unknown task 'edges'"):
+        head("edges")
+    # the default loss comes from the task's kind, a config overrides it
+    assert type(head("edge").loss_decode).__name__ == "BalancedBCELoss"
+    assert head("edge").loss_decode.pos_weight == 0.95
+    custom = head("edge", loss_decode=dict(type="BalancedBCELoss"))
+    assert custom.loss_decode.pos_weight is None
 
 
 @pytest.mark.parametrize("with_cp", [False, True])
-def test_loss_by_feat_upsamples_every_level(with_cp):
+def test_loss_stacks_labels_and_upsamples_every_level(with_cp):
     torch.manual_seed(0)
-    h = head("depth", 1, loss_with_cp=with_cp)
-    preds = dict(
-        aux_8=torch.randn(2, 1, 2, 2, requires_grad=True),
-        final=torch.randn(2, 1, 4, 4, requires_grad=True),
-    )
+    h = head("depth", loss_with_cp=with_cp)
+    feats = [torch.randn(2, 4, 2, 2), torch.randn(2, 4, 4, 4)]
     gt = torch.rand(2, 1, 8, 8) + 0.5
     gt[0, 0, :4] = 0  # invalid depth
-    losses = h.loss_by_feat(preds, gt, "depth")
+    losses = h.loss(feats, samples("depth", gt))
     assert set(losses) == {"depth.loss", "depth.aux_8.loss"}
+    assert bool(losses.labelled["depth"])
+    preds = h.forward(feats)
     for key, name in (("depth.loss", "final"), ("depth.aux_8.loss", "aux_8")):
         up = F.interpolate(preds[name], size=(8, 8), mode="bilinear")
         want = ((up - gt).abs() * (gt > 0)).sum() / (gt > 0).sum()
         torch.testing.assert_close(losses[key], want)
     sum(losses.values()).backward()
-    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in preds.values())
-    assert h.labelled(gt).sum() == (gt > 0).sum()
+    assert all(p.grad is not None for p in h.parameters())
 
 
-def test_labelled_masks_per_kind():
-    normals = torch.zeros(1, 3, 2, 2)
-    normals[0, 2, 0, 0] = 1.0
-    assert head("normals", 3).labelled(normals).tolist() == [
-        [[[True, False], [False, False]]]
+def test_loss_of_an_unlabelled_batch_is_an_attached_zero():
+    h = head("saliency", levels=("final",))
+    gt = torch.full((1, 1, 4, 4), 255)
+    losses = h.loss([torch.randn(1, 4, 4, 4)], samples("saliency", gt))
+    assert not bool(losses.labelled["saliency"])
+    assert losses["saliency.loss"].item() == 0 and losses["saliency.loss"].requires_grad
+
+
+def test_loss_names_a_sample_without_the_label():
+    h = head("depth", levels=("final",))
+    batch = samples("depth", [torch.ones(1, 4, 4)]) + [MultiTaskDataSample()]
+    with pytest.raises(ValueError, match="data sample 1 has no gt_depth"):
+        h.loss([torch.randn(2, 4, 4, 4)], batch)
+
+
+def test_predict_restores_each_image_and_activates():
+    torch.manual_seed(0)
+    h = head("semseg", num_classes=3)
+    feats = [torch.randn(2, 4, 2, 2), torch.randn(2, 4, 4, 6)]
+    metas = [
+        dict(batch_input_shape=(4, 6), img_shape=(4, 4), ori_shape=(8, 8)),
+        meta((4, 6), flip=True),
     ]
-    binary = torch.tensor([[[[0, 255], [1, 0]]]])
-    assert head("binary", 1).labelled(binary).sum() == 3
+    preds = h.predict(feats, metas)
+    raw = h.final(feats[1])
+    want0 = F.interpolate(raw[:1, :, :, :4], size=(8, 8), mode="bilinear")[0]
+    torch.testing.assert_close(preds[0]["sem_seg_logits"], want0)
+    assert torch.equal(preds[0]["pred_sem_seg"], want0.argmax(0, keepdim=True))
+    torch.testing.assert_close(preds[1]["sem_seg_logits"], raw[1].flip(-1))
+    assert set(preds[1]) == {"sem_seg_logits", "pred_sem_seg"}
 
 
 def test_task_cross_entropy_equals_mmseg_avg_non_ignore_float64():
@@ -191,21 +150,3 @@ def test_state_dict_keys_are_those_of_pre_redesign_checkpoints():
     assert keys == old
     assert not any("loss" in k for k in model.state_dict())
     model.load_state_dict(model.state_dict(), strict=True)
-
-
-def test_a_new_kind_is_one_head_class(monkeypatch):
-    """docs/model.md's example: a head class declaring its kind is found."""
-    monkeypatch.setattr(task_head, "_HEADS_BY_KIND", dict(task_head._HEADS_BY_KIND))
-
-    class ToyEdgeHead(BaseTaskHead):
-        kind = "toy_edge"
-        fixed_channels = 1
-
-        def activate(self, pred):
-            return pred.sigmoid()
-
-    assert task_head_type("toy_edge") is ToyEdgeHead
-    h = ToyEdgeHead(4, 1, ["final"], dict(type="BalancedBCELoss"))
-    raw = torch.zeros(1, 1, 2, 2)
-    assert h.predict_by_feat(raw, meta((2, 2))).tolist() == [[[0.5, 0.5]] * 2]
-    assert set(dict(h.named_children())) == {"final", "loss_decode"}

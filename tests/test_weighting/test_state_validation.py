@@ -26,7 +26,8 @@ def trained_lps() -> LPS:
 def with_weights(weighting, weights) -> torch.Tensor:
     """The weighting's state with its weights replaced."""
     state = weighting.get_extra_state().clone()
-    start = 1 + len(TASKS) + 3  # header: T, task ids, three counts
+    # header: the layout mark, T, each name (length, characters), three counts
+    start = 2 + sum(1 + len(t) for t in TASKS) + 3
     state[start : start + len(TASKS)] = torch.tensor(weights, dtype=torch.float64)
     return state
 
@@ -38,6 +39,28 @@ def test_a_valid_state_loads():
     fresh = LPS(TASKS)
     fresh.set_extra_state(lps.get_extra_state())
     assert fresh.weights == lps.weights
+
+
+def test_the_state_names_its_tasks():
+    """Tasks are saved by name, so the order of the task table is no part of
+    the format; a user's task is saved like a built-in one."""
+    state = trained_lps().get_extra_state().tolist()
+    assert state[:3] == [-2.0, 3.0, 6.0]
+    assert "".join(map(chr, map(int, state[3:9]))) == "semseg"
+    with pytest.raises(ValueError, match=r"for tasks \['semseg', 'depth', 'normals'\]"):
+        LPS(["depth", "semseg", "normals"]).set_extra_state(torch.tensor(state))
+
+
+def test_a_state_of_the_earlier_layout_loads():
+    """Before task names were saved, a task was its position in the task
+    table of the time (semseg, parts, depth, normals, saliency, edge)."""
+    lps = trained_lps()
+    new = lps.get_extra_state().tolist()
+    old = [3.0, 0.0, 2.0, 3.0] + new[2 + sum(1 + len(t) for t in TASKS) :]
+    fresh = LPS(TASKS)
+    fresh.set_extra_state(torch.tensor(old, dtype=torch.float64))
+    assert fresh.weights == lps.weights
+    assert fresh.get_extra_state().tolist() == new
 
 
 @pytest.mark.parametrize(
@@ -69,9 +92,9 @@ def test_non_finite_period_losses_are_refused():
     # NaN there means "no label of that task in the period" (partial labels)
     state[-1] = math.nan
     LPS(TASKS).set_extra_state(state)
-    # a period loss sum is always finite: [T, ids, 3 counts, weights, sums, ...]
+    # a period loss sum is always finite: [header, weights, sums, ...]
     state = lps.get_extra_state().clone()
-    state[1 + len(TASKS) + 3 + len(TASKS)] = math.nan
+    state[2 + sum(1 + len(t) for t in TASKS) + 3 + len(TASKS)] = math.nan
     with pytest.raises(ValueError, match="non-finite period losses"):
         LPS(TASKS).set_extra_state(state)
 

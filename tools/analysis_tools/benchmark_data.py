@@ -42,8 +42,8 @@ from mmseg.registry import DATASETS, METRICS
 from torch.utils.data import DataLoader
 
 import mtcp  # noqa: F401  (registers the modules)
-from mtcp.structures import TASKS
-from mtcp.tasks import MultiTaskDataSample, task_kind
+from mtcp.structures import TASKS, MultiTaskDataSample
+from mtcp.tasks import task_kind
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from benchmark_batch import random_label  # noqa: E402

@@ -47,11 +47,12 @@ def tasks_present(dataset_cls, data_root: str) -> List[str]:
     """The standard tasks of a dataset plus the optional ones whose label
     folder exists under ``data_root``."""
     tasks = list(dataset_cls.DEFAULT_TASKS)
-    folders = getattr(dataset_cls, "_TASK_FILES", {})
-    for task in dataset_cls.AVAILABLE_TASKS:
-        if task not in tasks and task in folders:
-            if osp.isdir(osp.join(data_root, folders[task][0])):
-                tasks.append(task)
+    for task, folders in dataset_cls.DATA_PREFIX.items():
+        if task == "img_path" or task in tasks:
+            continue
+        folders = (folders,) if isinstance(folders, str) else folders
+        if any(osp.isdir(osp.join(data_root, folder)) for folder in folders):
+            tasks.append(task)
     return tasks
 
 

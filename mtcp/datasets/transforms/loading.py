@@ -26,7 +26,7 @@ class LoadMultiTaskAnnotations(BaseTransform):
     ``allow_missing_labels`` of the folder datasets) gets the kind's
     all-ignore map.
 
-    The kind receives as options the image ``shape``, the task's class count
+    The kind receives as options the ``task``, the image ``shape``, its class count
     (``results['num_classes']``), the dataset's ``reduce_zero_label``, the
     file ``backend_args`` and the task's entry of
     ``results['label_options']`` (e.g. a class map's ``label_map`` or a
@@ -68,6 +68,7 @@ class LoadMultiTaskAnnotations(BaseTransform):
                 continue
             options = dict(
                 results.get("label_options", {}).get(task, {}),
+                task=task,
                 shape=shape,
                 num_classes=results.get("num_classes", {}).get(task),
                 reduce_zero_label=results.get("reduce_zero_label", False),

@@ -88,6 +88,11 @@ class TaskHead(BaseModule):
             dict(loss_decode if loss_decode is not None else self.kind.default_loss)
         )
 
+    @property
+    def levels(self) -> Dict[str, torch.nn.Module]:
+        """``level name -> prediction conv``, final last."""
+        return {name: getattr(self, name) for name in self.level_names}
+
     def forward(self, feats: Sequence[torch.Tensor]) -> Dict[str, torch.Tensor]:
         """Predict from one feature map per level (same order as ``levels``)."""
         if len(feats) != len(self.level_names):
