@@ -25,6 +25,7 @@ from mmengine.utils import mkdir_or_exist, scandir
 from mmseg.registry import DATASETS, MODELS
 
 from mtcp.structures import TASKS, MultiTaskDataSample, get_task
+from mtcp.tasks import declare_tasks
 from mtcp.utils.prediction_writer import write_predictions
 from mtcp.utils.strict_loading import load_checkpoint_strictly
 from mtcp.visualization import MultiTaskVisualizer
@@ -157,6 +158,7 @@ def init_model(
             raise FileNotFoundError(f"Config file not found: {config}")
         config = Config.fromfile(config)
     cfg = config.copy()
+    declare_tasks(cfg.get("task_table"))
     if checkpoint is not None and not osp.isfile(checkpoint):
         raise FileNotFoundError(f"Checkpoint file not found: {checkpoint}")
     if tta:

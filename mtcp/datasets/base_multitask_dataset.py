@@ -79,7 +79,7 @@ class BaseMultiTaskDataset(SeededAugmentationMixin, BaseDataset):
         layout = dict(self.DATA_PREFIX, **(data_prefix or {}))
         self.tasks = check_tasks(
             self.DEFAULT_TASKS if tasks is None else tasks,
-            [name for name in layout if name != "img_path"],
+            [name for name in layout if name in TASKS],
             where=f"{type(self).__name__}.tasks",
         )
         prefix = {
@@ -97,6 +97,15 @@ class BaseMultiTaskDataset(SeededAugmentationMixin, BaseDataset):
             serialize_data=serialize_data,
             indices=indices,
         )
+
+    @classmethod
+    def task_folders(cls) -> Dict[str, Tuple[str, ...]]:
+        """The label folder(s) of each task of ``DATA_PREFIX``."""
+        return {
+            key: (folders,) if isinstance(folders, str) else tuple(folders)
+            for key, folders in cls.DATA_PREFIX.items()
+            if key != "img_path"
+        }
 
     def _first_present(self, data_root: str, folders, key: str) -> str:
         """The folder of ``key``, or the first of alternative folders that

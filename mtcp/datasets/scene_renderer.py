@@ -20,7 +20,7 @@ PASCAL_SCENE_CLASSES = ("background", "box", "ball", "person")
 
 @dataclass
 class _Primitive:
-    kind: str  # 'plane', 'box' or 'sphere'
+    shape: str  # 'plane', 'box' or 'sphere'
     params: tuple
     label: int
     part: int
@@ -196,9 +196,9 @@ def render_scene(
     best_id = np.zeros(n_rays, dtype=np.int64)
     best_normal = np.zeros((n_rays, 3))
     for index, prim in enumerate(prims):
-        if prim.kind == "plane":
+        if prim.shape == "plane":
             t, normal = _hit_plane(dirs, *prim.params)
-        elif prim.kind == "box":
+        elif prim.shape == "box":
             t, normal = _hit_box(dirs, *prim.params)
         else:
             t, normal = _hit_sphere(dirs, *prim.params)

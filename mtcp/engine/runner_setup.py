@@ -15,6 +15,7 @@ from mmengine.device import get_device
 from mmengine.runner import Runner
 from mmseg.registry import RUNNERS
 
+from mtcp.tasks import declare_tasks
 from mtcp.utils.malloc import apply_malloc_cfg
 
 LAUNCHERS = ("none", "pytorch", "slurm", "mpi")
@@ -70,7 +71,8 @@ def load_config(path: str, cfg_options: Optional[dict] = None) -> Config:
         cfg_options (dict, optional): ``--cfg-options`` overrides.
 
     Returns:
-        Config: The config, with ``default_scope='mmseg'``.
+        Config: The config, with ``default_scope='mmseg'``; the tasks it
+        declares in ``task_table`` are registered (:func:`declare_tasks`).
     """
     if not osp.isfile(path):
         raise FileNotFoundError(f"Config file not found: {path}")
@@ -86,6 +88,7 @@ def load_config(path: str, cfg_options: Optional[dict] = None) -> Config:
             f"{path}: default_scope is {scope!r}; mtcp configs need "
             "default_scope='mmseg'"
         )
+    declare_tasks(cfg.get("task_table"))
     return cfg
 
 

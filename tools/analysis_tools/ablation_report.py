@@ -18,7 +18,7 @@ from mmengine.structures import PixelData
 from mmseg.registry import DATASETS
 
 from mtcp.evaluation.metrics import MultiTaskMetric
-from mtcp.evaluation.metrics.delta_m import DELTA_M_KEYS, delta_m
+from mtcp.evaluation.metrics.delta_m import delta_m, delta_m_key
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
@@ -62,7 +62,7 @@ def add_delta_m(results: Dict[str, List[dict]]) -> Optional[Dict[str, float]]:
         return None
     baselines = {}
     for task in TASKS:
-        key = f"{task}/{DELTA_M_KEYS[task][0]}"
+        key = delta_m_key(task)[0]
         baselines[task] = float(np.mean([r[key] for r in results[f"st_{task}"]]))
     for variant, runs in results.items():
         if not variant.startswith("st_"):

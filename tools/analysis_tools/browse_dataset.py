@@ -52,7 +52,9 @@ def main():
     if args.cfg_options:
         cfg.merge_from_dict(args.cfg_options)
     init_default_scope(cfg.get("default_scope", "mmseg"))
-    import mtcp  # noqa: F401  registers the datasets and transforms
+    from mtcp.tasks import declare_tasks  # importing mtcp registers its modules
+
+    declare_tasks(cfg.get("task_table"))
 
     dataset = DATASETS.build(cfg.train_dataloader.dataset)
     os.makedirs(args.output_dir, exist_ok=True)

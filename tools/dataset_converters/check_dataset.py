@@ -47,11 +47,10 @@ def tasks_present(dataset_cls, data_root: str) -> List[str]:
     """The standard tasks of a dataset plus the optional ones whose label
     folder exists under ``data_root``."""
     tasks = list(dataset_cls.DEFAULT_TASKS)
-    for task, folders in dataset_cls.DATA_PREFIX.items():
-        if task == "img_path" or task in tasks:
-            continue
-        folders = (folders,) if isinstance(folders, str) else folders
-        if any(osp.isdir(osp.join(data_root, folder)) for folder in folders):
+    for task, folders in dataset_cls.task_folders().items():
+        if task not in tasks and any(
+            osp.isdir(osp.join(data_root, folder)) for folder in folders
+        ):
             tasks.append(task)
     return tasks
 
@@ -139,7 +138,9 @@ def check_config(
     if cfg_options:
         cfg.merge_from_dict(cfg_options)
     init_default_scope(cfg.get("default_scope", "mmseg"))
-    import mtcp  # noqa: F401  registers the datasets and transforms
+    from mtcp.tasks import declare_tasks  # importing mtcp registers its modules
+
+    declare_tasks(cfg.get("task_table"))
 
     problems, seen = [], []
     for loader in ("train_dataloader", "val_dataloader", "test_dataloader"):
