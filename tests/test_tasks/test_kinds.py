@@ -145,8 +145,12 @@ def test_class_map_decoding_conventions():
         png_bytes(stored[:, :3]), "a.png", dict(reduce_zero_label=True, num_classes=40)
     )
     np.testing.assert_array_equal(reduced, [[255, 0, 39]])
-    with pytest.raises(ValueError, match=r"a.png: label values \[40\] out of range"):
-        kind.decode(png_bytes(stored[:, :3]), "a.png", dict(num_classes=40))
+    with pytest.raises(
+        ValueError, match=r"a.png: semseg label values \[40\] out of range"
+    ):
+        kind.decode(
+            png_bytes(stored[:, :3]), "a.png", dict(num_classes=40, task="semseg")
+        )
     # the folder dataset's ignore_index becomes a lookup table
     options = kind.check_label_options(dict(ignore_index=0), ".png", "here")
     lut = kind.decode(png_bytes(stored[:, :2]), "a.png", options)

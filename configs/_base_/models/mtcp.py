@@ -46,7 +46,7 @@ model = dict(
     head=dict(),
     # Depth heads start at a typical indoor depth (metres) rather than 0.
     head_bias_init=dict(depth=2.5),
-    # Per-task loss overrides; the defaults are MTCP's DEFAULT_LOSSES.
+    # Per-task loss overrides; the default is the task kind's (docs/model.md).
     losses=dict(),
     use_cfm=True,
     use_srm=True,
