@@ -29,6 +29,12 @@ default_hooks = dict(
     # seeds each training iteration from (seed, iteration): resumable runs
     iter_seed=dict(type="IterSeedHook"),
     visualization=dict(type="MultiTaskVisualizationHook"),
+    # on SIGTERM/SIGUSR1: finish the iteration, write iter_<N>.pth, exit 75
+    preemption=dict(type="PreemptionHook", signals=("SIGTERM", "SIGUSR1")),
+    # a NaN/inf loss stops training before the step (max_skips: skip instead)
+    non_finite_loss=dict(type="NonFiniteLossHook", max_skips=0),
+    # implausible labels (depth in mm) of the first training items: an error
+    label_check=dict(type="LabelCheckHook", num_samples=4, error=True),
 )
 
 # Test-time augmentation (tools/test.py --tta): the views of the dataset

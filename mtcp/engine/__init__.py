@@ -1,3 +1,4 @@
 from . import hooks
+from .loops import ResumableEpochBasedTrainLoop
 
-__all__ = ["hooks"]
+__all__ = ["hooks", "ResumableEpochBasedTrainLoop"]

@@ -7,6 +7,7 @@ options, CPU-only distributed runs and the Runner itself.
 import argparse
 import os
 import os.path as osp
+from datetime import timedelta
 from typing import Optional, Sequence
 
 import torch.distributed as torch_dist
@@ -15,6 +16,11 @@ from mmengine.device import get_device
 from mmengine.runner import Runner
 from mmseg.registry import RUNNERS
 
+from mtcp.engine.config_checks import (
+    check_cfg_options_keys,
+    check_loop_cfgs,
+    check_work_dir,
+)
 from mtcp.utils.malloc import apply_malloc_cfg
 
 LAUNCHERS = ("none", "pytorch", "slurm", "mpi")
@@ -63,7 +69,9 @@ def parse_with_runner_args(
 
 
 def load_config(path: str, cfg_options: Optional[dict] = None) -> Config:
-    """Read a config, merge command-line overrides and check the scope.
+    """Read a config, merge command-line overrides and check the scope,
+    the top-level keys of the overrides and the loops' arguments
+    (:mod:`mtcp.engine.config_checks`).
 
     Args:
         path (str): Config file.
@@ -76,7 +84,9 @@ def load_config(path: str, cfg_options: Optional[dict] = None) -> Config:
         raise FileNotFoundError(f"Config file not found: {path}")
     cfg = Config.fromfile(path)
     if cfg_options is not None:
+        check_cfg_options_keys(cfg, cfg_options, path)
         cfg.merge_from_dict(cfg_options)
+    check_loop_cfgs(cfg, path)
     scope = cfg.get("default_scope")
     if scope is None:
         cfg.default_scope = "mmseg"
@@ -90,13 +100,18 @@ def load_config(path: str, cfg_options: Optional[dict] = None) -> Config:
 
 
 def set_work_dir(cfg: Config, config_path: str, work_dir: Optional[str]) -> None:
-    """``--work-dir`` > the config's ``work_dir`` > ./work_dirs/<config name>."""
+    """``--work-dir`` > the config's ``work_dir`` > ./work_dirs/<config name>;
+    the directory is created here, or an error says why it cannot be."""
     if work_dir is not None:
-        cfg.work_dir = work_dir
+        cfg.work_dir, source = work_dir, "--work-dir"
     elif cfg.get("work_dir") is None:
         cfg.work_dir = osp.join(
             "./work_dirs", osp.splitext(osp.basename(config_path))[0]
         )
+        source = "the default work dir"
+    else:
+        source = f"work_dir of {config_path}"
+    check_work_dir(cfg.work_dir, source)
 
 
 def adapt_to_cpu_distributed(cfg: Config, launcher: str) -> None:
@@ -140,12 +155,18 @@ def init_cpu_process_group(cfg: Config, launcher: str) -> None:
 
     The Runner skips its own ``init_dist`` (which needs CUDA) when a process
     group already exists; torchrun provides RANK, WORLD_SIZE, MASTER_ADDR and
-    MASTER_PORT.
+    MASTER_PORT. ``env_cfg.dist_cfg.timeout`` (seconds), which mmengine's
+    ``init_dist`` honours, is the collectives' timeout here too.
     """
     if launcher != "pytorch" or get_device() != "cpu":
         return
     if not torch_dist.is_initialized():
-        torch_dist.init_process_group(backend=cfg.env_cfg.dist_cfg.backend)
+        dist_cfg = cfg.env_cfg.dist_cfg
+        timeout = dist_cfg.get("timeout")
+        torch_dist.init_process_group(
+            backend=dist_cfg.backend,
+            timeout=None if timeout is None else timedelta(seconds=timeout),
+        )
 
 
 def close_process_group() -> None:
