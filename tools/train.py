@@ -138,6 +138,9 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
         # a pre-emption signal: the checkpoint is written, exit status 75
         runner_setup.close_process_group()
         raise
+    except Exception:
+        runner_setup.report_failure(runner.work_dir)
+        raise
     runner_setup.close_process_group()
 
 

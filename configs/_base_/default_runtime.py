@@ -7,7 +7,8 @@ custom_imports = dict(imports=["mtcp"], allow_failed_imports=False)
 env_cfg = dict(
     cudnn_benchmark=False,
     mp_cfg=dict(mp_start_method="fork", opencv_num_threads=0),
-    dist_cfg=dict(backend="nccl"),
+    # timeout: seconds a collective waits for a hung process before failing
+    dist_cfg=dict(backend="nccl", timeout=1800),
 )
 
 vis_backends = [dict(type="LocalVisBackend")]

@@ -5,6 +5,7 @@ options, CPU-only distributed runs and the Runner itself.
 """
 
 import argparse
+import logging
 import os
 import os.path as osp
 from datetime import timedelta
@@ -13,6 +14,7 @@ from typing import Optional, Sequence
 import torch.distributed as torch_dist
 from mmengine.config import Config, DictAction
 from mmengine.device import get_device
+from mmengine.logging import print_log
 from mmengine.runner import Runner
 from mmseg.registry import RUNNERS
 
@@ -181,6 +183,28 @@ def close_process_group() -> None:
     if torch_dist.is_available() and torch_dist.is_initialized():
         torch_dist.barrier()
         torch_dist.destroy_process_group()
+
+
+def report_failure(work_dir: str) -> None:
+    """Log, in a multi-process run that failed, what usually caused it and
+    where training can be resumed from (the error itself follows)."""
+    if not (torch_dist.is_available() and torch_dist.is_initialized()):
+        return
+    record = osp.join(work_dir, "last_checkpoint")
+    last = "none was written"
+    if osp.isfile(record):
+        with open(record) as file:
+            last = file.read().strip() or last
+    print_log(
+        f"Rank {torch_dist.get_rank()} of {torch_dist.get_world_size()}: training "
+        "failed with the error below. In multi-process training an error in a "
+        "collective ('Connection closed by peer', 'Timed out waiting', an NCCL "
+        "watchdog timeout) means that another process died or hung first: its "
+        "own log and the launcher's summary (torchrun's 'Root Cause') name it. "
+        f"Last complete checkpoint: {last}; restart with --resume.",
+        logger="current",
+        level=logging.ERROR,
+    )
 
 
 def build_runner(cfg: Config, launcher: str) -> Runner:

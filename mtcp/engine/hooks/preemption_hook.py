@@ -63,7 +63,9 @@ class PreemptionHook(Hook):
     uninterrupted run would have.
 
     A second signal while the first is pending acts as if this hook were not
-    there (by default it ends the process). The previous handlers are
+    there (by default it ends the process). Without an
+    ``AtomicCheckpointHook`` among the runner's hooks this hook warns and
+    does nothing. The previous handlers are
     restored after training and before the hook exits. In distributed
     training the ranks reduce the flag every ``sync_interval`` iterations, so
     a signal delivered to one rank stops every rank at the same iteration;
@@ -105,17 +107,18 @@ class PreemptionHook(Hook):
         self._checkpoint_hook: Optional[AtomicCheckpointHook] = None
 
     def before_train(self, runner) -> None:
+        self._received = None
+        self._check_loop(runner)
         found = [h for h in runner.hooks if isinstance(h, AtomicCheckpointHook)]
         if not found:
-            raise TypeError(
+            runner.logger.warning(
                 "PreemptionHook writes its checkpoint through AtomicCheckpointHook, "
-                "and the runner has none: set default_hooks.checkpoint.type="
-                "'AtomicCheckpointHook'"
+                "which this runner lacks (default_hooks.checkpoint): signals end "
+                "training as if the hook were not there."
             )
+            return
         self._checkpoint_hook = found[0]
-        self._check_loop(runner)
         control_group()
-        self._received = None
         if threading.current_thread() is not threading.main_thread():
             runner.logger.warning(
                 "PreemptionHook: training runs outside the main thread, where "
@@ -176,10 +179,10 @@ class PreemptionHook(Hook):
             stop = self._received is not None
         if not stop:
             return
-        received = self._received or "a signal sent to another rank"
+        received = self._received or "a signal received by another rank"
         step = runner.iter + 1
         runner.logger.warning(
-            f"Received {received}: writing a checkpoint of iteration {step}"
+            f"Stopping on {received}: writing a checkpoint of iteration {step}"
         )
         path = self._checkpoint_hook.save_interrupted(runner)
         if is_distributed():
