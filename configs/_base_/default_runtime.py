@@ -15,7 +15,9 @@ vis_backends = [dict(type="LocalVisBackend")]
 visualizer = dict(
     type="MultiTaskVisualizer", vis_backends=vis_backends, name="visualizer"
 )
-log_processor = dict(by_epoch=True)
+# training log lines group the loss terms by task (every term still goes to
+# vis_data/scalars.json and the visualizer backends)
+log_processor = dict(type="MultiTaskLogProcessor", by_epoch=True)
 log_level = "INFO"
 
 default_hooks = dict(

@@ -1,4 +1,5 @@
 from . import hooks
+from .log_processor import MultiTaskLogProcessor
 from .loops import ResumableEpochBasedTrainLoop
 
-__all__ = ["hooks", "ResumableEpochBasedTrainLoop"]
+__all__ = ["hooks", "MultiTaskLogProcessor", "ResumableEpochBasedTrainLoop"]
