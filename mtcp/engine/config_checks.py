@@ -82,13 +82,13 @@ def check_cfg_options_keys(cfg: Config, cfg_options: Optional[dict], path: str) 
         path (str): The config file, for the message.
 
     Raises:
-        KeyError: naming the option and the closest existing key.
+        ValueError: naming the option and the closest existing key.
     """
     known = set(cfg.keys()) | RUNNER_KEYS
     for option in cfg_options or {}:
         top = option.split(".")[0]
         if top not in known:
-            raise KeyError(
+            raise ValueError(
                 f"--cfg-options {option}: {path} has no top-level key {top!r} "
                 f"and nothing reads one{_closest(top, known)}"
             )
@@ -115,20 +115,20 @@ def check_loop_cfgs(cfg: Config, path: str) -> None:
     Runner builds the model and the datasets.
 
     Raises:
-        KeyError: naming the key, the loop and the arguments it takes.
+        ValueError: naming the key, the loop and the arguments it takes.
     """
     for key in ("train_cfg", "val_cfg", "test_cfg"):
         loop_cfg = cfg.get(key)
         if not isinstance(loop_cfg, dict):
             continue
         if key == "train_cfg" and "type" not in loop_cfg and "by_epoch" not in loop_cfg:
-            raise KeyError(
+            raise ValueError(
                 f"{path}: train_cfg has neither `type` nor `by_epoch`; set e.g. "
                 "type='ResumableEpochBasedTrainLoop' (or 'IterBasedTrainLoop')"
             )
         cls, consumed = _loop_class(key, loop_cfg)
         if cls is None:
-            raise KeyError(
+            raise ValueError(
                 f"{path}: {key}.type={loop_cfg['type']!r} is not a registered loop"
             )
         params = inspect.signature(cls.__init__).parameters
@@ -138,7 +138,7 @@ def check_loop_cfgs(cfg: Config, path: str) -> None:
         unknown = [k for k in loop_cfg if k not in accepted and k not in consumed]
         if unknown:
             name = unknown[0]
-            raise KeyError(
+            raise ValueError(
                 f"{path}: {key}.{name} is not an argument of {cls.__name__}"
                 f"{_closest(name, accepted)}; it takes {accepted}"
             )
@@ -164,7 +164,7 @@ def check_work_dir(work_dir: str, source: str) -> None:
     except NotADirectoryError:
         problem = NotADirectoryError, "a part of the path is a file"
     except OSError as error:
-        problem = type(error), error.strerror or str(error)
+        problem = type(error), f"creating it failed: {error.strerror or error}"
     else:
         if not os.access(work_dir, os.W_OK | os.X_OK):
             problem = PermissionError, "it is not writable"
@@ -205,7 +205,8 @@ def check_data_roots(cfg: Config, loaders: Iterable[str], path: str) -> None:
         loader_cfg = cfg.get(loader)
         if not isinstance(loader_cfg, dict):
             continue
-        for dataset_cfg, where in _dataset_cfgs(loader_cfg.get("dataset"), loader):
+        top = loader_cfg.get("dataset")
+        for dataset_cfg, where in _dataset_cfgs(top, f"{loader}.dataset"):
             root = dataset_cfg.get("data_root")
             if not isinstance(root, str) or "://" in root or osp.isdir(root):
                 continue
