@@ -12,6 +12,7 @@ from mmengine.runner import EpochBasedTrainLoop
 from mmseg.registry import HOOKS
 
 from mtcp.engine.hooks.atomic_checkpoint_hook import AtomicCheckpointHook
+from mtcp.engine.hooks.worker_signals import WorkerSignals
 from mtcp.engine.loops import ResumableEpochBasedTrainLoop
 from mtcp.engine.rank_agreement import any_rank, control_group, is_distributed
 
@@ -62,6 +63,11 @@ class PreemptionHook(Hook):
     :class:`~mtcp.datasets.SeededSampler` it trains exactly the batches the
     uninterrupted run would have.
 
+    The data workers of the training and validation dataloaders ignore
+    these signals (:class:`~mtcp.engine.hooks.worker_signals.WorkerSignals`):
+    Slurm signals every process of a job step, and a PyTorch worker killed
+    by SIGTERM would make training fail before the checkpoint is written.
+
     A second signal while the first is pending acts as if this hook were not
     there (by default it ends the process). Without an
     ``AtomicCheckpointHook`` among the runner's hooks this hook warns and
@@ -104,6 +110,7 @@ class PreemptionHook(Hook):
         self.sync_interval = sync_interval
         self._received: Optional[str] = None
         self._previous: Dict[signal.Signals, object] = {}
+        self._workers: Optional[WorkerSignals] = None
         self._checkpoint_hook: Optional[AtomicCheckpointHook] = None
 
     def before_train(self, runner) -> None:
@@ -129,6 +136,16 @@ class PreemptionHook(Hook):
         for sig in self.signals:
             self._previous[sig] = signal.getsignal(sig)
             signal.signal(sig, self._handle)
+        self._workers = WorkerSignals(self.signals)
+        self._workers.protect(self._dataloaders(runner))
+
+    @staticmethod
+    def _dataloaders(runner) -> list:
+        """The training and validation dataloaders (built by now)."""
+        loaders = [runner.train_loop.dataloader]
+        if runner.val_loop is not None:
+            loaders.append(runner.val_loop.dataloader)
+        return [loader for loader in loaders if hasattr(loader, "worker_init_fn")]
 
     @staticmethod
     def _check_loop(runner) -> None:
@@ -163,6 +180,8 @@ class PreemptionHook(Hook):
         for sig, handler in self._previous.items():
             signal.signal(sig, signal.SIG_DFL if handler is None else handler)
         self._previous = {}
+        if self._workers is not None:
+            self._workers.release()
 
     def after_train_iter(
         self,
