@@ -25,7 +25,7 @@ class Snapshots(Hook):
     def _copy(self, runner) -> dict:
         model = runner.model
         return dict(
-            params=copy.deepcopy(model.linear.state_dict()),
+            params=copy.deepcopy(model.state_dict()),
             optimizer=copy.deepcopy(runner.optim_wrapper.state_dict()),
             weighting=model.weighting.get_extra_state().clone(),
         )
@@ -38,10 +38,12 @@ class Snapshots(Hook):
 
 
 def same(first: dict, second: dict) -> bool:
+    # the weights and the buffers (BatchNorm statistics)
     return (
         all(
             torch.equal(first["params"][k], second["params"][k])
             for k in first["params"]
+            if not k.endswith("_extra_state")
         )
         and torch.equal(first["weighting"], second["weighting"])
         # the moments and step counts (the learning rate follows the
@@ -65,7 +67,9 @@ def test_nan_stops_before_the_step_with_the_checkpoints_intact(tmp_path):
     assert "max_skips=N" in message
     # no update: the state is the one before iteration 6
     model = runner.model
-    assert torch.equal(model.linear.weight, snapshots.before[6]["params"]["weight"])
+    assert torch.equal(
+        model.linear.weight, snapshots.before[6]["params"]["linear.weight"]
+    )
     assert str(runner.optim_wrapper.state_dict()["state"]) == str(
         snapshots.before[6]["optimizer"]["state"]
     )
@@ -83,12 +87,13 @@ def test_skips_up_to_max_skips_then_stops(tmp_path):
     assert runner.iter == 12
     assert runner.message_hub.get_info(SKIPPED_KEY) == 2
     before = snapshots.before
-    # a skipped step changes nothing: not the weights, the optimizer, nor the
-    # weighting's period statistics; the other steps do
+    # a skipped step changes nothing: not the weights, the BatchNorm
+    # statistics, the optimizer, nor the weighting's period statistics; the
+    # other steps do
     assert same(before[3], before[4]) and same(before[6], before[7])
     assert not same(before[4], before[5])
-    for weights in before["end"]["params"].values():
-        assert torch.isfinite(weights).all()
+    for name, value in before["end"]["params"].items():
+        assert torch.isfinite(value).all(), name
 
     runner = make_runner(tmp_path / "again", hooks=[NaNInputsAt(3, 6)], max_skips=1)
     with pytest.raises(NonFiniteLossError, match="all 1 allowed skips are used"):

@@ -1,5 +1,5 @@
-"""A tiny two-task runner for the engine tests: a linear model whose two
-loss terms go through an LPS weighting (period = one epoch), AdamW with a
+"""A tiny two-task runner for the engine tests: a BatchNorm and a linear
+layer whose two loss terms go through an LPS weighting (period = one epoch), AdamW with a
 per-iteration poly schedule, 8 points in batches of 2 (4 iterations an
 epoch), shuffled from the seed, and the atomic checkpoint hook."""
 
@@ -29,11 +29,12 @@ RUN_IDS = itertools.count()
 class TwoTaskModel(BaseModel):
     def __init__(self) -> None:
         super().__init__()
+        self.norm = nn.BatchNorm1d(2)
         self.linear = nn.Linear(2, 2)
         self.weighting = LPS(tasks=["semseg", "depth"])
 
     def forward(self, inputs, data_samples=None, mode="tensor"):
-        out = self.linear(torch.stack(inputs))
+        out = self.linear(self.norm(torch.stack(inputs)))
         if mode == "loss":
             return {
                 "semseg.loss": out[:, 0].pow(2).mean(),

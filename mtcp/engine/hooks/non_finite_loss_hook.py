@@ -40,11 +40,13 @@ class NonFiniteLossHook(Hook):
       :class:`NonFiniteLossError` naming the non-finite terms and their
       values, the iteration, and the last checkpoint (written before it).
     - ``max_skips=N``: up to N such steps in the whole run (the count is kept
-      in checkpoints) are skipped, each with a warning naming the terms; the
-      task weighting's period statistics are restored to their state before
-      the step, and the terms are left out of the logged averages. The
-      (N+1)-th stops training as above. With gradient accumulation a skipped
-      step also drops the gradients accumulated so far in its cycle.
+      in checkpoints) are skipped, each with a warning naming the terms; what
+      the forward pass changed is put back (the model's buffers, such as
+      BatchNorm statistics, and the task weighting's period statistics,
+      copied before every iteration while skipping is allowed), and the terms
+      are left out of the logged averages. The (N+1)-th stops training as
+      above. With gradient accumulation a skipped step also drops the
+      gradients accumulated so far in its cycle.
 
     In distributed training the ranks reduce the flag (one all-reduce of one
     integer over gloo per iteration) before the backward pass, so all of
@@ -71,6 +73,7 @@ class NonFiniteLossHook(Hook):
         self._wrapper: Optional[OptimWrapper] = None
         self._non_finite = False
         self._snapshot: Optional[torch.Tensor] = None
+        self._buffers: list = []
 
     def before_train(self, runner) -> None:
         wrapper = runner.optim_wrapper
@@ -100,7 +103,15 @@ class NonFiniteLossHook(Hook):
     def before_train_iter(
         self, runner, batch_idx: int, data_batch: DATA_BATCH = None
     ) -> None:
-        if self.max_skips and isinstance(self._weighting, BaseWeighting):
+        if not self.max_skips:
+            return
+        # what a forward pass changes besides the weights: BatchNorm
+        # statistics and the weighting's period sums
+        self._buffers = [
+            (buffer, buffer.detach().clone())
+            for buffer in unwrap_model(runner.model).buffers()
+        ]
+        if isinstance(self._weighting, BaseWeighting):
             self._snapshot = self._weighting.get_extra_state()
 
     def after_train_iter(
@@ -132,13 +143,17 @@ class NonFiniteLossHook(Hook):
         if self._skipped < self.max_skips:
             self._skipped += 1
             runner.message_hub.update_info(SKIPPED_KEY, self._skipped)
+            with torch.no_grad():
+                for buffer, saved in self._buffers:
+                    buffer.copy_(saved)
             if self._snapshot is not None:
                 self._weighting.set_extra_state(self._snapshot)
             for name in bad:
                 outputs.pop(name)
             runner.logger.warning(
                 f"Non-finite training loss at {where}: {terms}. The step was "
-                f"skipped (weights and optimizer unchanged); {self._skipped} of "
+                "skipped (weights, buffers and optimizer unchanged); "
+                f"{self._skipped} of "
                 f"at most {self.max_skips} skipped steps used."
             )
             return
