@@ -18,7 +18,9 @@ TOOLS_DIR=$(dirname "$0")
 SIGNALS=${SIGNALS:-SIGTERM,SIGINT,SIGHUP,SIGQUIT,SIGUSR1}
 export TORCHELASTIC_SIGNALS_TO_HANDLE=$SIGNALS
 SIGNAL_OPTION=()
-if python -m torch.distributed.run --help 2>/dev/null | grep -q -- --signals-to-handle; then
+# torchrun's own file, read without importing torch
+RUN_PY=$(python -c 'import importlib.util as u; print(u.find_spec("torch").submodule_search_locations[0])')/distributed/run.py
+if grep -q -- --signals-to-handle "$RUN_PY" 2>/dev/null; then
     SIGNAL_OPTION=(--signals-to-handle="$SIGNALS")
 fi
 PYTHONPATH="$TOOLS_DIR/..${PYTHONPATH:+:$PYTHONPATH}" \

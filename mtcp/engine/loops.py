@@ -24,6 +24,19 @@ class _SkipFirst(Sampler):
         return len(self.sampler)
 
 
+def iteration_text(runner, batch_idx: int) -> str:
+    """The training iteration in progress, for messages: ``iteration N
+    (epoch E, batch B of L)``, or ``iteration N of M`` for an
+    iteration-based loop."""
+    step = runner.iter + 1
+    if isinstance(runner.train_loop, EpochBasedTrainLoop):
+        return (
+            f"iteration {step} (epoch {runner.epoch + 1}, batch {batch_idx + 1} "
+            f"of {len(runner.train_dataloader)})"
+        )
+    return f"iteration {step} of {runner.max_iters}"
+
+
 @LOOPS.register_module()
 class ResumableEpochBasedTrainLoop(EpochBasedTrainLoop):
     """mmengine's ``EpochBasedTrainLoop`` (same arguments) that continues a

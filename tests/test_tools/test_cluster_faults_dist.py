@@ -142,3 +142,26 @@ def test_killed_rank_ends_the_other_in_bounded_time(slow_config, tmp_path):
     assert f"Signal 9 (SIGKILL) received by PID {sent['pid']}" in output
     assert "Rank 0 of 2: training failed with the error below." in output
     assert "Last complete checkpoint: none was written; restart with --resume" in output
+
+
+def test_sigusr1_to_torchrun_reaches_the_processes(slow_config, tmp_path):
+    """`sbatch --signal=USR1@...` under dist_train.sh: torchrun forwards
+    SIGUSR1 (dist_launch.sh adds it to the signals torchrun handles)."""
+    work_dir, sent = tmp_path / "run", {}
+
+    def to_torchrun(output: str) -> bool:
+        found = re.search(r"ITER rank=1 pid=(\d+) iter=3\b", output)
+        if found:
+            # the workers' parent is torchrun
+            stat = Path(f"/proc/{found.group(1)}/stat").read_text()
+            sent["pid"] = int(stat.rsplit(")", 1)[1].split()[1])
+            os.kill(sent["pid"], signal.SIGUSR1)
+        return bool(found)
+
+    status, output = dist_train(slow_config, work_dir, act=to_torchrun)
+    assert status != 0
+    assert len(re.findall(r"exitcode\s*: 75 ", output)) == 2, output[-4000:]
+    stopped = re.search(r"Training stopped by SIGUSR1 after iteration (\d+)", output)
+    assert stopped, output[-4000:]
+    checkpoint = work_dir / f"iter_{stopped.group(1)}.pth"
+    assert (work_dir / "last_checkpoint").read_text() == str(checkpoint)

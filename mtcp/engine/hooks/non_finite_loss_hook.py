@@ -10,6 +10,7 @@ from mmengine.optim import OptimWrapper
 from mmseg.registry import HOOKS
 
 from mtcp.engine.hooks.atomic_checkpoint_hook import AtomicCheckpointHook
+from mtcp.engine.loops import iteration_text
 from mtcp.engine.rank_agreement import any_rank, control_group
 from mtcp.models.weighting import BaseWeighting
 from mtcp.utils.strict_loading import unwrap_model
@@ -136,10 +137,7 @@ class NonFiniteLossHook(Hook):
             if bad
             else "none on this rank (another rank's loss was non-finite)"
         )
-        where = (
-            f"iteration {runner.iter + 1} (epoch {runner.epoch + 1}, batch "
-            f"{batch_idx + 1} of {len(runner.train_dataloader)})"
-        )
+        where = iteration_text(runner, batch_idx)
         if self._skipped < self.max_skips:
             self._skipped += 1
             runner.message_hub.update_info(SKIPPED_KEY, self._skipped)

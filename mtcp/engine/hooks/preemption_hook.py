@@ -13,7 +13,7 @@ from mmseg.registry import HOOKS
 
 from mtcp.engine.hooks.atomic_checkpoint_hook import AtomicCheckpointHook
 from mtcp.engine.hooks.worker_signals import WorkerSignals
-from mtcp.engine.loops import ResumableEpochBasedTrainLoop
+from mtcp.engine.loops import ResumableEpochBasedTrainLoop, iteration_text
 from mtcp.engine.rank_agreement import any_rank, control_group, is_distributed
 
 #: Exit status of a run stopped by :class:`PreemptionHook` once its
@@ -69,13 +69,13 @@ class PreemptionHook(Hook):
     by SIGTERM would make training fail before the checkpoint is written.
 
     A second signal while the first is pending acts as if this hook were not
-    there (by default it ends the process). Without an
+    there (by default it ends the process). The previous handlers are
+    restored after training and before the hook exits. Without an
     ``AtomicCheckpointHook`` among the runner's hooks this hook warns and
-    does nothing. The previous handlers are
-    restored after training and before the hook exits. In distributed
-    training the ranks reduce the flag every ``sync_interval`` iterations, so
-    a signal delivered to one rank stops every rank at the same iteration;
-    rank 0 writes the checkpoint, the others wait for it before they exit.
+    does nothing. In distributed training the ranks reduce the flag every
+    ``sync_interval`` iterations, so a signal delivered to one rank stops
+    every rank at the same iteration; rank 0 writes the checkpoint, the
+    others wait for it before they exit.
 
     Args:
         signals (Sequence[str]): Names of the signals that stop training.
@@ -115,6 +115,7 @@ class PreemptionHook(Hook):
 
     def before_train(self, runner) -> None:
         self._received = None
+        self._checkpoint_hook = None
         self._check_loop(runner)
         found = [h for h in runner.hooks if isinstance(h, AtomicCheckpointHook)]
         if not found:
@@ -190,6 +191,8 @@ class PreemptionHook(Hook):
         data_batch: DATA_BATCH = None,
         outputs: Optional[dict] = None,
     ) -> None:
+        if self._checkpoint_hook is None:
+            return
         if is_distributed():
             if not self.every_n_train_iters(runner, self.sync_interval):
                 return
@@ -209,9 +212,8 @@ class PreemptionHook(Hook):
             torch_dist.barrier(group=control_group())
         self._restore()
         message = (
-            f"Training stopped by {received} after iteration {step} (epoch "
-            f"{runner.epoch + 1}, batch {batch_idx + 1} of "
-            f"{len(runner.train_dataloader)}). Resumable checkpoint: {path} "
+            f"Training stopped by {received} after "
+            f"{iteration_text(runner, batch_idx)}. Resumable checkpoint: {path} "
             f"(named by {runner.work_dir}/last_checkpoint); continue with "
             f"tools/train.py and --resume. Exit status {EXIT_PREEMPTED}."
         )
