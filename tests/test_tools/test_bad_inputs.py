@@ -141,7 +141,8 @@ def test_resume_onto_an_unreadable_checkpoint_names_it(toy_config, tmp_path, con
     else:
         torch.save({"state_dict": {}, "meta": _Hostile()}, checkpoint)
         expected = (
-            f"{checkpoint}: the checkpoint holds an object of type builtins.print"
+            f"{checkpoint}: the checkpoint holds an object of type print, which is "
+            "not loaded for safety"
         )
     (work_dir / "last_checkpoint").write_text(str(checkpoint))
     with pytest.raises(CheckpointError) as error:
