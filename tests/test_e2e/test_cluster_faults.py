@@ -25,6 +25,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from checkpoint_helpers import tensors
 from mmengine.runner.checkpoint import _load_checkpoint
 from test_kill_and_resume import (
     CONFIG,
@@ -33,7 +34,6 @@ from test_kill_and_resume import (
     environment,
     last_checkpoint,
     records,
-    tensors,
 )
 
 import mtcp  # noqa: F401  (safe loading of mmengine checkpoints)

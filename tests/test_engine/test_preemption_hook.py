@@ -14,11 +14,12 @@ from pathlib import Path
 
 import pytest
 import torch
+from checkpoint_helpers import tensors
 from mmengine.registry import DATA_SAMPLERS
 from mmengine.runner import EpochBasedTrainLoop
 from mmengine.runner.checkpoint import _load_checkpoint
 from torch.utils.data import BatchSampler
-from toy_runner import SignalAt, make_runner, tensors
+from toy_runner import SignalAt, make_runner
 
 from mtcp.engine.hooks import EXIT_PREEMPTED, PreemptionHook, TrainingInterrupted
 

@@ -132,15 +132,3 @@ def make_runner(
         randomness=dict(seed=0, deterministic=True),
         default_scope="mmengine",
     )
-
-
-def tensors(obj, prefix=""):
-    """Every tensor inside a checkpoint, by its path of keys."""
-    if torch.is_tensor(obj):
-        yield prefix, obj
-    elif isinstance(obj, dict):
-        for key, value in obj.items():
-            yield from tensors(value, f"{prefix}/{key}")
-    elif isinstance(obj, (list, tuple)):
-        for index, value in enumerate(obj):
-            yield from tensors(value, f"{prefix}/{index}")

@@ -1,8 +1,11 @@
 """Two gloo processes through tools/dist_train.sh (torchrun), toy model.
 
 - SIGTERM sent to rank 1 only: both ranks stop after the same iteration,
-  rank 0 writes the checkpoint, both exit with status 75, and a run resumed
-  with --resume ends with exactly the weights of an uninterrupted run.
+  rank 0 writes the checkpoint, the ranks exit with status 75 (torchrun may
+  end the second one first), and a run resumed with --resume ends with
+  exactly the weights of an uninterrupted run.
+- SIGUSR1 sent to torchrun (``sbatch --signal=USR1@...``): forwarded, the
+  same stop.
 - Rank 1 SIGKILLed mid-epoch: rank 0 fails at its next collective, torchrun
   ends the job, within a bounded time, naming the killed rank.
 
@@ -21,6 +24,8 @@ from pathlib import Path
 import pytest
 import torch
 from mmengine.runner.checkpoint import _load_checkpoint
+
+import mtcp  # noqa: F401  (safe loading of mmengine checkpoints)
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
@@ -98,9 +103,10 @@ def test_signal_to_one_rank_stops_both_and_resumes_exactly(slow_config, tmp_path
     status, output = dist_train(
         slow_config, work_dir, act=when_rank1_reaches(3, signal.SIGTERM, sent)
     )
-    # torchrun reports the workers' status 75 and fails itself
+    # torchrun fails: the first rank to exit reports 75 (torchrun may stop the
+    # other with SIGTERM as soon as it sees that, after the checkpoint)
     assert status != 0
-    assert len(re.findall(r"exitcode\s*: 75 ", output)) == 2, output[-4000:]
+    assert re.search(r"exitcode\s*: 75 ", output), output[-4000:]
     stopped = re.search(
         r"Stopping on a signal received by another rank: writing a checkpoint "
         r"of iteration (\d+)",
@@ -160,8 +166,10 @@ def test_sigusr1_to_torchrun_reaches_the_processes(slow_config, tmp_path):
 
     status, output = dist_train(slow_config, work_dir, act=to_torchrun)
     assert status != 0
-    assert len(re.findall(r"exitcode\s*: 75 ", output)) == 2, output[-4000:]
+    assert f"Process {sent['pid']} got signal: 10" in output
     stopped = re.search(r"Training stopped by SIGUSR1 after iteration (\d+)", output)
     assert stopped, output[-4000:]
-    checkpoint = work_dir / f"iter_{stopped.group(1)}.pth"
+    iteration = int(stopped.group(1))
+    assert last_iterations(output) == {0: iteration, 1: iteration}
+    checkpoint = work_dir / f"iter_{iteration}.pth"
     assert (work_dir / "last_checkpoint").read_text() == str(checkpoint)
