@@ -8,7 +8,11 @@ import pytest
 from mmengine.registry import init_default_scope
 from tool_loader import load_tool
 
-from mtcp.datasets import NYUDv2MTDataset, SyntheticScenesDataset
+from mtcp.datasets import (
+    MultiTaskFolderDataset,
+    NYUDv2MTDataset,
+    SyntheticScenesDataset,
+)
 from mtcp.engine.hooks import LabelCheckHook
 
 PIPELINE = [
@@ -76,6 +80,29 @@ def test_plausible_labels_pass():
     dataset = SyntheticScenesDataset(
         num_samples=4, pipeline=[dict(type="PackMultiTaskInputs")]
     )
+    runner = runner_of(dataset)
+    LabelCheckHook().before_train(runner)
+    assert runner.logger.warnings == []
+
+
+def test_images_without_a_label_file_are_not_findings(tmp_path):
+    """Partially labelled data: half the images have no depth map; their
+    all-ignore depth is not reported, a present map is checked."""
+    init_default_scope("mmseg")
+    load_tool("dataset_converters/make_fake_dataset.py").make_fake_dataset(
+        str(tmp_path), "folder", num_train=4, num_val=1, drop_half=["depth"]
+    )
+    dataset = MultiTaskFolderDataset(
+        str(tmp_path),
+        tasks=["semseg", "depth", "normals"],
+        task_folders=dict(depth=dict(suffix=".png", scale=1000.0)),
+        allow_missing_labels=True,
+        split_file="splits/train.txt",
+        metainfo=dict(classes=("wall", "floor", "ceiling", "box", "ball")),
+        pipeline=PIPELINE,
+    )
+    paths = [dataset.get_data_info(i)["ann_paths"]["depth"] for i in range(4)]
+    assert None in paths and any(paths)
     runner = runner_of(dataset)
     LabelCheckHook().before_train(runner)
     assert runner.logger.warnings == []

@@ -62,6 +62,14 @@ def loaded_samples(dataset, num_samples: int) -> List[dict]:
         dataset.pipeline = pipeline
 
 
+def labelled_tasks_only(results: dict) -> dict:
+    """``results`` without the tasks it has no label file for (partially
+    labelled data: their all-ignore maps are not findings)."""
+    paths = results.get("ann_paths") or {}
+    tasks = [t for t in results.get("tasks", []) if paths.get(t, "") is not None]
+    return dict(results, tasks=tasks)
+
+
 @HOOKS.register_module()
 class LabelCheckHook(Hook):
     """Check the label maps of the first training samples before training.
@@ -72,9 +80,11 @@ class LabelCheckHook(Hook):
     first ``num_samples`` items of the training set are loaded (up to their
     label loading, without augmentation) and given to
     :func:`mtcp.datasets.plausibility.label_warnings`, the check of
-    ``tools/dataset_converters/check_dataset.py``. By default a finding stops
-    training with an error naming the file and the value; with
-    ``error=False`` it is logged as a warning and training goes on.
+    ``tools/dataset_converters/check_dataset.py``; a task an item has no
+    label file for (partially labelled data) is not checked for it. By
+    default a finding stops training with an error naming the file and the
+    value; with ``error=False`` it is logged as a warning and training goes
+    on.
 
     Args:
         num_samples (int): How many items to check. Defaults to 4.
@@ -100,7 +110,7 @@ class LabelCheckHook(Hook):
         found = [
             message
             for results in loaded_samples(dataset, self.num_samples)
-            for message in label_warnings(results, name)
+            for message in label_warnings(labelled_tasks_only(results), name)
         ]
         if not found:
             return
