@@ -8,10 +8,11 @@
   same stop.
 - Rank 1 SIGKILLed mid-epoch: rank 0 fails at its next collective, torchrun
   ends the job, within a bounded time, naming the killed rank.
+- A NaN batch on rank 1 only: both ranks stop at the same iteration.
 
 Each iteration sleeps 0.3 s (``SlowTrainingHook``) and prints its rank, pid
 and iteration, so that the test can act in the middle of the first epoch.
-Four multi-process runs: marked slow.
+Seven multi-process runs: marked slow.
 """
 
 import os
@@ -173,3 +174,31 @@ def test_sigusr1_to_torchrun_reaches_the_processes(slow_config, tmp_path):
     assert last_iterations(output) == {0: iteration, 1: iteration}
     checkpoint = work_dir / f"iter_{iteration}.pth"
     assert (work_dir / "last_checkpoint").read_text() == str(checkpoint)
+
+
+def test_nan_on_one_rank_stops_both_at_the_same_iteration(toy_config, tmp_path):
+    """A NaN loss on rank 1 only: both ranks refuse the step (no rank is left
+    waiting in the gradient all-reduce) and stop with the message."""
+    config = toy_config.parent / "toy_nan.py"
+    config.write_text(
+        f"_base_ = [{str(toy_config)!r}]\n"
+        "custom_hooks = [\n"
+        '    dict(type="SlowTrainingHook", seconds=0.0),\n'
+        '    dict(type="NaNInputsOnRankHook", iteration=3, rank=1),\n'
+        "]\n"
+    )
+    start = time.monotonic()
+    status, output = dist_train(config, tmp_path / "run")
+    assert status != 0
+    assert time.monotonic() - start < 120
+    # rank 0's message (rank 1's goes to its own stderr, shown by torchrun)
+    assert (
+        "NonFiniteLossError: Non-finite training loss at iteration 3 (epoch 1, "
+        "batch 3 of 10): none on this rank (another rank's loss was non-finite)"
+        in output
+    ), output[-4000:]
+    assert (
+        "Non-finite training loss at iteration 3 (epoch 1, batch 3 of 10): loss=nan"
+        in output
+    )
+    assert last_iterations(output) == {0: 2, 1: 2}

@@ -124,3 +124,29 @@ class SlowTrainingHook(Hook):
             flush=True,
         )
         time.sleep(self.seconds)
+
+
+@HOOKS.register_module(force=True)
+class NaNInputsOnRankHook(Hook):
+    """Makes the normalised images of training iteration ``iteration``
+    (1-based) NaN on rank ``rank`` only."""
+
+    def __init__(self, iteration: int, rank: int) -> None:
+        self.iteration, self.rank = iteration, rank
+        self._handle = None
+
+    def before_train_iter(self, runner, batch_idx, data_batch=None) -> None:
+        if runner.iter + 1 != self.iteration or get_rank() != self.rank:
+            return
+
+        def poison(module, args, output):
+            output["inputs"].fill_(float("nan"))
+            return output
+
+        model = getattr(runner.model, "module", runner.model)
+        self._handle = model.data_preprocessor.register_forward_hook(poison)
+
+    def after_train_iter(self, runner, batch_idx, data_batch=None, outputs=None):
+        if self._handle is not None:
+            self._handle.remove()
+            self._handle = None
