@@ -12,7 +12,7 @@
 
 Each iteration sleeps 0.3 s (``SlowTrainingHook``) and prints its rank, pid
 and iteration, so that the test can act in the middle of the first epoch.
-Seven multi-process runs: marked slow.
+Six multi-process runs: marked slow.
 """
 
 import os
