@@ -32,7 +32,9 @@ param_scheduler = [
         convert_to_iter_based=True,
     )
 ]
-train_cfg = dict(type="EpochBasedTrainLoop", max_epochs=max_epochs, val_interval=5)
+train_cfg = dict(
+    type="ResumableEpochBasedTrainLoop", max_epochs=max_epochs, val_interval=5
+)
 val_cfg = dict(type="ValLoop")
 test_cfg = dict(type="TestLoop")
 

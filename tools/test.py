@@ -8,12 +8,15 @@ Usage::
 """
 
 import argparse
+import math
 import os.path as osp
 from typing import Optional, Sequence
 
 from mmengine.config import Config
+from mmengine.hooks import LoggerHook
 
 from mtcp.apis import check_tta_config
+from mtcp.engine.config_checks import check_data_roots
 from mtcp.engine.run_checks import check_runner
 from mtcp.engine.runner_setup import (
     adapt_to_cpu_distributed,
@@ -24,6 +27,9 @@ from mtcp.engine.runner_setup import (
     set_work_dir,
 )
 from mtcp.utils.strict_loading import check_checkpoint_fits
+
+# About how many progress lines a test run logs.
+PROGRESS_LINES = 10
 
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
@@ -122,7 +128,22 @@ def build_test_config(args: argparse.Namespace) -> Config:
     if args.out is not None:
         set_prediction_dir(cfg, args.out)
     adapt_to_cpu_distributed(cfg, args.launcher)
+    check_data_roots(cfg, ["test_dataloader"], args.config)
     return cfg
+
+
+def show_progress(runner, lines: int = PROGRESS_LINES) -> None:
+    """Log about ``lines`` progress lines (with the ETA) over the test set.
+
+    mmengine's ``LoggerHook`` logs a test iteration every ``interval``
+    iterations, the interval of the training log (20-50): a test set of
+    fewer batches printed nothing until its metrics. The interval is lowered
+    to ``ceil(batches / lines)`` when that is smaller.
+    """
+    num_batches = len(runner.test_dataloader)
+    for hook in runner.hooks:
+        if isinstance(hook, LoggerHook):
+            hook.interval = max(1, min(hook.interval, math.ceil(num_batches / lines)))
 
 
 def main(argv: Optional[Sequence[str]] = None) -> None:
@@ -132,6 +153,7 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     # the Runner's own loading skips weights that do not fit, leaving random
     # ones: refuse such a checkpoint before testing
     check_checkpoint_fits(runner.model, args.checkpoint)
+    show_progress(runner)
     runner.test()
     close_process_group()
 

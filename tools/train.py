@@ -9,6 +9,10 @@ Usage::
 Multi-process training goes through ``tools/dist_train.sh`` (torchrun) or
 ``tools/slurm_train.sh``. On a machine without an accelerator the processes
 talk over gloo (see :func:`~mtcp.engine.runner_setup.adapt_to_cpu_distributed`).
+
+Exit status: 0 when training ends, 75 when a SIGTERM or SIGUSR1 stopped it
+after writing a resumable checkpoint (``PreemptionHook``; continue with
+``--resume``), 1 on an error.
 """
 
 import argparse
@@ -22,6 +26,8 @@ from mmengine.logging import print_log
 # Registers mtcp's modules even when a config has no ``custom_imports``.
 import mtcp  # noqa: F401
 from mtcp.engine import runner_setup
+from mtcp.engine.config_checks import check_data_roots
+from mtcp.engine.hooks import TrainingInterrupted
 from mtcp.engine.run_checks import check_runner
 from mtcp.utils import resolve_resume
 
@@ -114,6 +120,10 @@ def build_train_config(args: argparse.Namespace) -> Config:
         enable_auto_scale_lr(cfg, args.config)
     cfg.resume = args.resume
     resolve_resume(cfg)
+    loaders = ["train_dataloader"]
+    if cfg.get("val_cfg") is not None:
+        loaders.append("val_dataloader")
+    check_data_roots(cfg, loaders, args.config)
     runner_setup.adapt_to_cpu_distributed(cfg, args.launcher)
     return cfg
 
@@ -122,7 +132,15 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     args = parse_args(argv)
     runner = runner_setup.build_runner(build_train_config(args), args.launcher)
     check_runner(runner, "train")
-    runner.train()
+    try:
+        runner.train()
+    except TrainingInterrupted:
+        # a pre-emption signal: the checkpoint is written, exit status 75
+        runner_setup.close_process_group()
+        raise
+    except Exception:
+        runner_setup.report_failure(runner.work_dir)
+        raise
     runner_setup.close_process_group()
 
 

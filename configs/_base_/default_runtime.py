@@ -7,14 +7,17 @@ custom_imports = dict(imports=["mtcp"], allow_failed_imports=False)
 env_cfg = dict(
     cudnn_benchmark=False,
     mp_cfg=dict(mp_start_method="fork", opencv_num_threads=0),
-    dist_cfg=dict(backend="nccl"),
+    # timeout: seconds a collective waits for a hung process before failing
+    dist_cfg=dict(backend="nccl", timeout=1800),
 )
 
 vis_backends = [dict(type="LocalVisBackend")]
 visualizer = dict(
     type="MultiTaskVisualizer", vis_backends=vis_backends, name="visualizer"
 )
-log_processor = dict(by_epoch=True)
+# training log lines group the loss terms by task (every term still goes to
+# vis_data/scalars.json and the visualizer backends)
+log_processor = dict(type="MultiTaskLogProcessor", by_epoch=True)
 log_level = "INFO"
 
 default_hooks = dict(
@@ -29,6 +32,12 @@ default_hooks = dict(
     # seeds each training iteration from (seed, iteration): resumable runs
     iter_seed=dict(type="IterSeedHook"),
     visualization=dict(type="MultiTaskVisualizationHook"),
+    # on SIGTERM/SIGUSR1: finish the iteration, write iter_<N>.pth, exit 75
+    preemption=dict(type="PreemptionHook", signals=("SIGTERM", "SIGUSR1")),
+    # a NaN/inf loss stops training before the step (max_skips: skip instead)
+    non_finite_loss=dict(type="NonFiniteLossHook", max_skips=0),
+    # implausible labels (depth in mm) of the first training items: an error
+    label_check=dict(type="LabelCheckHook", num_samples=4, error=True),
 )
 
 # Test-time augmentation (tools/test.py --tta): the views of the dataset

@@ -5,16 +5,24 @@ options, CPU-only distributed runs and the Runner itself.
 """
 
 import argparse
+import logging
 import os
 import os.path as osp
+from datetime import timedelta
 from typing import Optional, Sequence
 
 import torch.distributed as torch_dist
 from mmengine.config import Config, DictAction
 from mmengine.device import get_device
+from mmengine.logging import print_log
 from mmengine.runner import Runner
 from mmseg.registry import RUNNERS
 
+from mtcp.engine.config_checks import (
+    check_cfg_options_keys,
+    check_loop_cfgs,
+    check_work_dir,
+)
 from mtcp.tasks import declare_tasks
 from mtcp.utils.malloc import apply_malloc_cfg
 
@@ -64,7 +72,9 @@ def parse_with_runner_args(
 
 
 def load_config(path: str, cfg_options: Optional[dict] = None) -> Config:
-    """Read a config, merge command-line overrides and check the scope.
+    """Read a config, merge command-line overrides and check the scope,
+    the top-level keys of the overrides and the loops' arguments
+    (:mod:`mtcp.engine.config_checks`).
 
     Args:
         path (str): Config file.
@@ -78,7 +88,9 @@ def load_config(path: str, cfg_options: Optional[dict] = None) -> Config:
         raise FileNotFoundError(f"Config file not found: {path}")
     cfg = Config.fromfile(path)
     if cfg_options is not None:
+        check_cfg_options_keys(cfg, cfg_options, path)
         cfg.merge_from_dict(cfg_options)
+    check_loop_cfgs(cfg, path)
     scope = cfg.get("default_scope")
     if scope is None:
         cfg.default_scope = "mmseg"
@@ -93,13 +105,18 @@ def load_config(path: str, cfg_options: Optional[dict] = None) -> Config:
 
 
 def set_work_dir(cfg: Config, config_path: str, work_dir: Optional[str]) -> None:
-    """``--work-dir`` > the config's ``work_dir`` > ./work_dirs/<config name>."""
+    """``--work-dir`` > the config's ``work_dir`` > ./work_dirs/<config name>;
+    the directory is created here, or an error says why it cannot be."""
     if work_dir is not None:
-        cfg.work_dir = work_dir
+        cfg.work_dir, source = work_dir, "--work-dir"
     elif cfg.get("work_dir") is None:
         cfg.work_dir = osp.join(
             "./work_dirs", osp.splitext(osp.basename(config_path))[0]
         )
+        source = "the default work dir"
+    else:
+        source = f"work_dir of {config_path}"
+    check_work_dir(cfg.work_dir, source)
 
 
 def adapt_to_cpu_distributed(cfg: Config, launcher: str) -> None:
@@ -143,12 +160,18 @@ def init_cpu_process_group(cfg: Config, launcher: str) -> None:
 
     The Runner skips its own ``init_dist`` (which needs CUDA) when a process
     group already exists; torchrun provides RANK, WORLD_SIZE, MASTER_ADDR and
-    MASTER_PORT.
+    MASTER_PORT. ``env_cfg.dist_cfg.timeout`` (seconds), which mmengine's
+    ``init_dist`` honours, is the collectives' timeout here too.
     """
     if launcher != "pytorch" or get_device() != "cpu":
         return
     if not torch_dist.is_initialized():
-        torch_dist.init_process_group(backend=cfg.env_cfg.dist_cfg.backend)
+        dist_cfg = cfg.env_cfg.dist_cfg
+        timeout = dist_cfg.get("timeout")
+        torch_dist.init_process_group(
+            backend=dist_cfg.backend,
+            timeout=None if timeout is None else timedelta(seconds=timeout),
+        )
 
 
 def close_process_group() -> None:
@@ -163,6 +186,28 @@ def close_process_group() -> None:
     if torch_dist.is_available() and torch_dist.is_initialized():
         torch_dist.barrier()
         torch_dist.destroy_process_group()
+
+
+def report_failure(work_dir: str) -> None:
+    """Log, in a multi-process run that failed, what usually caused it and
+    where training can be resumed from (the error itself follows)."""
+    if not (torch_dist.is_available() and torch_dist.is_initialized()):
+        return
+    record = osp.join(work_dir, "last_checkpoint")
+    last = "none was written"
+    if osp.isfile(record):
+        with open(record) as file:
+            last = file.read().strip() or last
+    print_log(
+        f"Rank {torch_dist.get_rank()} of {torch_dist.get_world_size()}: training "
+        "failed with the error below. In multi-process training an error in a "
+        "collective ('Connection closed by peer', 'Timed out waiting', an NCCL "
+        "watchdog timeout) means that another process died or hung first: its "
+        "own log and the launcher's summary (torchrun's 'Root Cause') name it. "
+        f"Last complete checkpoint: {last}; restart with --resume.",
+        logger="current",
+        level=logging.ERROR,
+    )
 
 
 def build_runner(cfg: Config, launcher: str) -> Runner:

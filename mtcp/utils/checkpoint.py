@@ -19,6 +19,7 @@ instead, which only resolves those statistics methods of a HistoryBuffer.
 
 import os.path as osp
 import pickle
+import re
 from contextlib import contextmanager
 from typing import Any, Callable, Iterator, List, Optional, Tuple, Union
 from urllib.error import URLError
@@ -104,10 +105,63 @@ def safe_checkpoint_loading() -> Iterator[None]:
         yield
 
 
+class CheckpointError(ValueError):
+    """A checkpoint that cannot be read, or does not fit the model."""
+
+
+def explain_load_error(filename: str, err: Exception) -> CheckpointError:
+    """Our words for what ``torch.load`` raised on ``filename``.
+
+    torch names neither the file nor what was expected, and answers an
+    object outside the allow-list with the advice to turn the safe loading
+    off; the message here names the file and what a checkpoint holds.
+    """
+    text = str(err)
+    if isinstance(err, pickle.UnpicklingError):
+        found = re.search(r"GLOBAL ([\w.]+)", text)
+        refused = re.search(r"(Refusing [^\n]*)", text)
+        if found or refused:
+            what = (
+                f"an object of type {found.group(1)}"
+                if found
+                else f"a lookup that was refused ({refused.group(1)})"
+            )
+            return CheckpointError(
+                f"{filename}: the checkpoint holds {what}, which is not loaded "
+                "for safety: a checkpoint should hold only tensors, numbers, "
+                "strings, numpy arrays and mmengine's training state. Do not load "
+                "a file of unknown origin; if you wrote it, save the model's "
+                "state_dict (or a dict of tensors) instead."
+            )
+    if osp.isfile(filename) and osp.getsize(filename) == 0:
+        return CheckpointError(f"{filename} is empty (0 bytes)")
+    # torch's unpickling errors carry its advice to load unsafely: left out
+    lines = text.splitlines()
+    detail = (
+        f": {lines[0][:200]}"
+        if lines and not isinstance(err, pickle.UnpicklingError)
+        else ""
+    )
+    return CheckpointError(
+        f"{filename} is not a PyTorch checkpoint, or is truncated "
+        f"({type(err).__name__} while reading it{detail}). "
+        "Expected a complete file written by torch.save, e.g. a training "
+        "checkpoint epoch_N.pth; a copy cut short reads like this."
+    )
+
+
 def load_from_local(filename: str, map_location: Optional[str] = None) -> dict:
-    """mmengine's local-file loader, with the checkpoint allow-list."""
+    """mmengine's local-file loader, with the checkpoint allow-list; a file
+    that cannot be read is reported by :func:`explain_load_error`."""
     with safe_checkpoint_loading():
-        return _MMENGINE_LOADERS["local"](filename, map_location)
+        try:
+            return _MMENGINE_LOADERS["local"](filename, map_location)
+        except FileNotFoundError:
+            raise
+        # torch reports a file that is not a checkpoint with whatever the
+        # unpickler or zip reader hit first (KeyError, EOFError, RuntimeError...)
+        except Exception as err:
+            raise explain_load_error(osp.expanduser(filename), err) from None
 
 
 def load_from_http(filename: str, map_location: Optional[str] = None) -> dict:

@@ -14,8 +14,6 @@ shape); :func:`refuse_unfitting_pretrained` makes a checkpoint that matches
 none of a module's weights, or holds one of another shape, an error.
 """
 
-import os.path as osp
-import pickle
 import re
 from collections import OrderedDict
 from contextlib import contextmanager
@@ -25,12 +23,10 @@ import torch
 from mmengine.model import BaseTTAModel, is_model_wrapper
 from mmengine.runner.checkpoint import _load_checkpoint
 
+from mtcp.utils.checkpoint import CheckpointError, explain_load_error
+
 # How many keys of each kind an error message lists.
 MAX_LISTED = 10
-
-
-class CheckpointError(ValueError):
-    """A checkpoint that cannot be read, or does not fit the model."""
 
 
 def read_checkpoint(filename: str) -> dict:
@@ -43,32 +39,11 @@ def read_checkpoint(filename: str) -> dict:
     """
     try:
         checkpoint = _load_checkpoint(filename, map_location="cpu")
-    except FileNotFoundError:
+    except (FileNotFoundError, CheckpointError):
         raise
-    except pickle.UnpicklingError as err:
-        found = re.search(r"Unsupported global: GLOBAL ([\w.]+)", str(err))
-        if found:
-            raise CheckpointError(
-                f"{filename}: the checkpoint holds an object of type "
-                f"{found.group(1)}, which is not loaded for safety: only "
-                "tensors, numbers, strings and mmengine's training state are. "
-                "Save the model's state_dict instead."
-            ) from None
-        raise CheckpointError(
-            f"{filename} is not a PyTorch checkpoint: its content could not be "
-            "read as one (expected a file written by torch.save, e.g. a "
-            "training checkpoint epoch_N.pth)"
-        ) from None
-    # torch reports a file that is not a checkpoint with whatever the
-    # unpickler or zip reader hit first (KeyError, EOFError, RuntimeError...)
+    # loaders other than the local one (URLs, ...) report torch's own errors
     except Exception as err:
-        if osp.isfile(filename) and osp.getsize(filename) == 0:
-            raise CheckpointError(f"{filename} is empty (0 bytes)") from None
-        raise CheckpointError(
-            f"{filename} is not a PyTorch checkpoint, or is truncated: "
-            f"{type(err).__name__} while reading it (expected a file written "
-            "by torch.save, e.g. a training checkpoint epoch_N.pth)"
-        ) from None
+        raise explain_load_error(filename, err) from None
     if not isinstance(checkpoint, dict):
         raise CheckpointError(
             f"{filename} holds a {type(checkpoint).__name__}, expected a dict "

@@ -25,6 +25,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from checkpoint_helpers import tensors
 from mmengine.runner.checkpoint import _load_checkpoint
 
 import mtcp  # noqa: F401  (safe loading of mmengine checkpoints)
@@ -123,18 +124,6 @@ def records(work_dir) -> dict:
             values = {k: v for k, v in record.items() if k not in NOT_COMPARED}
             found[(record["step"], tuple(sorted(values)))] = values
     return found
-
-
-def tensors(obj, prefix=""):
-    """Every tensor inside a checkpoint, by its path of keys."""
-    if torch.is_tensor(obj):
-        yield prefix, obj
-    elif isinstance(obj, dict):
-        for key, value in obj.items():
-            yield from tensors(value, f"{prefix}/{key}")
-    elif isinstance(obj, (list, tuple)):
-        for index, value in enumerate(obj):
-            yield from tensors(value, f"{prefix}/{index}")
 
 
 @pytest.fixture(scope="module")

@@ -2,6 +2,7 @@
 folder dataset where half the images have no depth map, checked, then the
 tiny model trained for 20 iterations with LPS and validated once."""
 
+import json
 import math
 import os
 import re
@@ -76,10 +77,22 @@ def test_example_checks_trains_and_validates(example_run):
     assert "no problem found" in check_out
     counts = "images with a label per task: semseg 8/8, depth 4/8, normals 8/8"
     assert counts in check_out and counts in train_out
-    # every logged loss term (total, per task and head, coherence) is finite
-    losses = re.findall(r"([\w.]*loss|coherence\.\w+): (\S+)", train_out)
-    assert len(losses) >= 13, losses
-    assert all(math.isfinite(float(v)) for _, v in losses), losses
+    # every logged loss term (total, per task and head, coherence) is finite;
+    # the log line groups them by task, the scalars have each under its name
+    records = [
+        json.loads(line)
+        for path in (workdir / "work_dirs/my_robot").glob("*/vis_data/scalars.json")
+        for line in path.open()
+    ]
+    losses = [
+        (name, value)
+        for record in records
+        for name, value in record.items()
+        if name.endswith("loss") or name.startswith("coherence.")
+    ]
+    assert len({name for name, _ in losses}) == 13, losses
+    assert all(math.isfinite(value) for _, value in losses), losses
+    assert re.search(r"loss: \S+  semseg: \S+ \(aux \S+, coh \S+, w \S+\)", train_out)
     assert "Iter(train) [20/20]" in train_out
     assert "depth results (2 of 4 images with a label)" in train_out
     # the LPS weights of the checkpoint: 4 periods of 5 iterations

@@ -98,3 +98,54 @@ def test_infer_goes_on_past_an_unreadable_image(toy_config, tmp_path):
     assert f"Cannot read image {images / 'b.png'}: the file is empty" in message
     # the images after the bad one were processed
     assert sorted(p.name for p in (out / "depth").iterdir()) == ["a.npy", "c.npy"]
+
+
+def test_config_mistakes_are_named_before_anything_is_built(toy_config, tmp_path):
+    a_file = tmp_path / "a_file"
+    a_file.write_text("")
+    cases = [
+        (
+            ["--cfg-options", "randomnes.seed=123"],
+            ValueError,
+            "has no top-level key 'randomnes' and nothing reads one (did you mean "
+            "'randomness'?)",
+        ),
+        (
+            ["--cfg-options", "train_cfg.max_iters=20"],
+            ValueError,
+            "train_cfg.max_iters is not an argument of ResumableEpochBasedTrainLoop",
+        ),
+        (["--work-dir", "/proc/mtcp"], FileNotFoundError, "--work-dir /proc/mtcp: "),
+        (["--work-dir", str(a_file)], NotADirectoryError, "(it is a file)"),
+    ]
+    for argv, error_type, message in cases:
+        with pytest.raises(error_type) as error:
+            train.build_train_config(train.parse_args([str(toy_config), *argv]))
+        assert message in str(error.value)
+
+
+class _Hostile:
+    def __reduce__(self):
+        return (print, ("this should not run",))
+
+
+@pytest.mark.parametrize("content", ["truncated", "hostile"])
+def test_resume_onto_an_unreadable_checkpoint_names_it(toy_config, tmp_path, content):
+    work_dir = tmp_path / "wd"
+    work_dir.mkdir()
+    checkpoint = work_dir / "epoch_1.pth"
+    if content == "truncated":
+        torch.save({"state_dict": {"w": torch.zeros(100)}}, checkpoint)
+        checkpoint.write_bytes(checkpoint.read_bytes()[:200])
+        expected = f"{checkpoint} is not a PyTorch checkpoint, or is truncated"
+    else:
+        torch.save({"state_dict": {}, "meta": _Hostile()}, checkpoint)
+        expected = (
+            f"{checkpoint}: the checkpoint holds an object of type print, which is "
+            "not loaded for safety"
+        )
+    (work_dir / "last_checkpoint").write_text(str(checkpoint))
+    with pytest.raises(CheckpointError) as error:
+        train.main([str(toy_config), "--work-dir", str(work_dir), "--resume"])
+    assert str(error.value).startswith(expected)
+    assert "weights_only" not in str(error.value)

@@ -120,3 +120,42 @@ def test_slurm_train_has_mmseg_signature(tmp_path):
     line = result.stdout.strip()
     assert line.startswith("srun -p part --job-name=job --gres=gpu:4 --ntasks=8")
     assert line.endswith("train.py cfg.py --launcher=slurm --work-dir wd --resume")
+
+
+@pytest.mark.parametrize("status, requeued", [(75, True), (1, False), (0, False)])
+def test_slurm_train_requeues_a_preempted_job(tmp_path, status, requeued):
+    """Exit status 75 of train.py (a pre-emption checkpoint) inside a batch
+    job: the job is requeued with scontrol; the status is passed on."""
+    (tmp_path / "srun").write_text(f"#!/usr/bin/env bash\nexit {status}\n")
+    calls = tmp_path / "scontrol.calls"
+    (tmp_path / "scontrol").write_text(f'#!/usr/bin/env bash\necho "$*" >> {calls}\n')
+    for name in ("srun", "scontrol"):
+        (tmp_path / name).chmod(0o755)
+    env = dict(
+        os.environ,
+        PATH=f"{tmp_path}{os.pathsep}{os.environ['PATH']}",
+        SLURM_JOB_ID="4242",
+    )
+    result = subprocess.run(
+        ["bash", str(REPO / "tools/slurm_train.sh"), "part", "job", "cfg.py"]
+        + ["--resume"],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == status
+    if requeued:
+        assert calls.read_text() == "requeue 4242\n"
+        assert "requeueing job 4242" in result.stderr
+    else:
+        assert not calls.exists()
+    # outside a batch job, or with REQUEUE=0: never
+    for extra in (dict(SLURM_JOB_ID=""), dict(REQUEUE="0")):
+        result = subprocess.run(
+            ["bash", str(REPO / "tools/slurm_train.sh"), "part", "job", "cfg.py"],
+            env=dict(env, **extra),
+            capture_output=True,
+            text=True,
+        )
+        assert result.returncode == status
+    assert not requeued or calls.read_text() == "requeue 4242\n"

@@ -1,5 +1,8 @@
+from types import SimpleNamespace
+
 import pytest
 from mmengine.config import Config
+from mmengine.hooks import LoggerHook
 from tool_loader import load_tool
 
 from mtcp.engine import runner_setup
@@ -118,3 +121,15 @@ def test_cpu_distributed(toy_config, checkpoint, monkeypatch):
     cfg = build([str(toy_config), checkpoint, "--launcher", "pytorch"])
     assert cfg.env_cfg.dist_cfg.backend == "gloo"
     assert cfg.model_wrapper_cfg.device_ids is None
+
+
+@pytest.mark.parametrize(
+    "batches, configured, expected", [(15, 20, 2), (654, 50, 50), (3, 50, 1)]
+)
+def test_progress_lines_during_testing(batches, configured, expected):
+    """About 10 progress lines (mmengine's test lines, with the ETA), never
+    fewer lines than the configured interval gives."""
+    logger = LoggerHook(interval=configured)
+    runner = SimpleNamespace(hooks=[logger], test_dataloader=range(batches))
+    test_tool.show_progress(runner)
+    assert logger.interval == expected

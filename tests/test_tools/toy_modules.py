@@ -5,15 +5,19 @@ processes that ``tools/dist_train.sh`` starts (``tests/test_tools`` is then
 on PYTHONPATH).
 """
 
+import os
+import time
 from typing import List, Optional
 
 import numpy as np
 import torch
 import torch.nn as nn
 from mmengine.dataset import BaseDataset
+from mmengine.dist import get_rank
+from mmengine.hooks import Hook
 from mmengine.model import BaseModel
 from mmengine.structures import PixelData
-from mmseg.registry import DATASETS, MODELS
+from mmseg.registry import DATASETS, HOOKS, MODELS
 
 from mtcp.structures import MultiTaskDataSample
 
@@ -103,3 +107,46 @@ class ToyMultiTaskDataset(BaseDataset):
             gt_depth=np.full(TOY_SIZE, 2.0, dtype=np.float32),
         )
         return self.pipeline(info)
+
+
+@HOOKS.register_module(force=True)
+class SlowTrainingHook(Hook):
+    """Sleeps ``seconds`` after every training iteration and prints
+    ``ITER rank=<r> pid=<pid> iter=<n>``, so that a test can signal or kill
+    one process in the middle of an epoch."""
+
+    def __init__(self, seconds: float = 0.3) -> None:
+        self.seconds = seconds
+
+    def after_train_iter(self, runner, batch_idx, data_batch=None, outputs=None):
+        print(
+            f"ITER rank={get_rank()} pid={os.getpid()} iter={runner.iter + 1}",
+            flush=True,
+        )
+        time.sleep(self.seconds)
+
+
+@HOOKS.register_module(force=True)
+class NaNInputsOnRankHook(Hook):
+    """Makes the normalised images of training iteration ``iteration``
+    (1-based) NaN on rank ``rank`` only."""
+
+    def __init__(self, iteration: int, rank: int) -> None:
+        self.iteration, self.rank = iteration, rank
+        self._handle = None
+
+    def before_train_iter(self, runner, batch_idx, data_batch=None) -> None:
+        if runner.iter + 1 != self.iteration or get_rank() != self.rank:
+            return
+
+        def poison(module, args, output):
+            output["inputs"].fill_(float("nan"))
+            return output
+
+        model = getattr(runner.model, "module", runner.model)
+        self._handle = model.data_preprocessor.register_forward_hook(poison)
+
+    def after_train_iter(self, runner, batch_idx, data_batch=None, outputs=None):
+        if self._handle is not None:
+            self._handle.remove()
+            self._handle = None

@@ -18,6 +18,7 @@ from mtcp.utils import (
     safe_checkpoint_globals,
     safe_checkpoint_loading,
 )
+from mtcp.utils.checkpoint import CheckpointError
 
 
 class _Toy(BaseModel):
@@ -87,14 +88,36 @@ class _EvilGetattr:
         return (getattr, (HistoryBuffer, "__init__"))
 
 
-@pytest.mark.parametrize("payload", [_Evil(), _EvilGetattr()])
-def test_malicious_pickle_is_refused(tmp_path, payload):
+@pytest.mark.parametrize(
+    "payload, what",
+    [
+        (_Evil(), r"an object of type (posix|nt)\.system"),
+        (_EvilGetattr(), r"a lookup that was refused \(Refusing getattr"),
+    ],
+)
+def test_malicious_pickle_is_refused(tmp_path, payload, what):
     path = tmp_path / "evil.pth"
     torch.save({"state_dict": {}, "meta": payload}, path)
     with pytest.raises(Exception, match="(?i)weights only load failed"):
         torch.load(path)
-    with pytest.raises(Exception, match="(?i)weights only load failed"):
+    # mmengine's loader (--resume, load_from, load_checkpoint): our words,
+    # naming the file, never torch's advice to turn the safe loading off
+    with pytest.raises(CheckpointError, match=what) as error:
         load_checkpoint(nn.Linear(1, 1), str(path))
+    assert str(error.value).startswith(f"{path}: the checkpoint holds")
+    assert "weights_only" not in str(error.value)
+
+
+def test_truncated_checkpoint_is_named(tmp_path):
+    path = tmp_path / "epoch_1.pth"
+    torch.save({"state_dict": nn.Linear(4, 4).state_dict()}, path)
+    content = path.read_bytes()
+    path.write_bytes(content[: len(content) // 2])
+    with pytest.raises(CheckpointError) as error:
+        load_checkpoint(nn.Linear(4, 4), str(path))
+    message = str(error.value)
+    assert message.startswith(f"{path} is not a PyTorch checkpoint, or is truncated")
+    assert "RuntimeError while reading it: PytorchStreamReader" in message
 
 
 def test_history_buffer_method_is_restricted():

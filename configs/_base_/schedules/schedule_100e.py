@@ -23,6 +23,8 @@ param_scheduler = [
 # batch (GPUs x train_dataloader.batch_size), as mmengine's Runner does.
 auto_scale_lr = dict(enable=False, base_batch_size=2)
 
-train_cfg = dict(type="EpochBasedTrainLoop", max_epochs=max_epochs, val_interval=10)
+train_cfg = dict(
+    type="ResumableEpochBasedTrainLoop", max_epochs=max_epochs, val_interval=10
+)
 val_cfg = dict(type="ValLoop")
 test_cfg = dict(type="TestLoop")

@@ -14,6 +14,10 @@ PARTIAL_SUFFIX = ".writing"
 # Runtime info of the message hub: the files the save that wrote a checkpoint
 # removes once that checkpoint is complete (resume finishes the job).
 SUPERSEDED_KEY = "superseded_ckpts"
+# Runtime info: the checkpoints written when training was interrupted
+# between two regular saves (``save_interrupted``); the next regular save
+# supersedes them.
+INTERRUPTED_KEY = "interrupted_ckpts"
 
 
 def _fsync_dir(directory: str) -> None:
@@ -71,6 +75,10 @@ class AtomicCheckpointHook(CheckpointHook):
     message hub (``superseded_ckpts``) and removed when a run resumes from
     it. A new best checkpoint is written, then the regular checkpoint that
     records it, then the previous best is removed.
+
+    :meth:`save_interrupted` writes a mid-epoch checkpoint the same way
+    when training is interrupted between two regular saves
+    (:class:`~mtcp.engine.hooks.PreemptionHook`).
 
     A failed write (disk full, no permission) stops training with an error
     naming the file; the previous checkpoint and ``last_checkpoint`` are left
@@ -144,6 +152,8 @@ class AtomicCheckpointHook(CheckpointHook):
         self, runner, step: int, meta: dict, superseded: Sequence[str] = ()
     ) -> None:
         superseded = list(superseded)
+        superseded += runner.message_hub.get_info(INTERRUPTED_KEY) or []
+        runner.message_hub.update_info(INTERRUPTED_KEY, [])
         if self.max_keep_ckpts > 0 and not (
             self.keep_ckpt_ids and self.keep_ckpt_ids[-1] == step
         ):
@@ -166,6 +176,59 @@ class AtomicCheckpointHook(CheckpointHook):
             by_epoch=self.by_epoch,
             **self.args,
         )
+        self._record_last(runner)
+        if is_main_process():
+            self._remove(runner, superseded, "superseded")
+
+    def save_interrupted(self, runner) -> str:
+        """Write a resumable checkpoint of the training iteration that just
+        ended, for a run that stops between two regular saves.
+
+        Called from ``after_train_iter`` (by
+        :class:`~mtcp.engine.hooks.PreemptionHook`, after this hook's own
+        ``after_train_iter``). The file, ``iter_<N>.pth`` with N the number
+        of iterations done, holds the model, optimizer, parameter schedulers
+        and message hub like a regular checkpoint, and ``epoch``/``iter`` in
+        its meta as mmengine writes them for an iteration-based save (the
+        epochs completed, the iterations completed). It is written atomically
+        and ``last_checkpoint`` then names it; it is outside the
+        ``max_keep_ckpts`` rotation, and the next save (regular or
+        interrupted) of the resumed run removes it. When a regular save has just written this iteration's
+        checkpoint, that one is returned instead.
+
+        Returns:
+            str: The checkpoint's path.
+        """
+        step = runner.iter + 1
+        filename = f"iter_{step}.pth"
+        path = self._path(filename)
+        if self.last_complete == path:
+            return path
+        # an earlier interrupted checkpoint (the run was interrupted twice
+        # since its last regular save) goes once this one is complete
+        earlier = [
+            p for p in runner.message_hub.get_info(INTERRUPTED_KEY) or [] if p != path
+        ]
+        runner.message_hub.update_info(INTERRUPTED_KEY, [path])
+        runner.message_hub.update_info(SUPERSEDED_KEY, earlier)
+        runner.message_hub.update_info("last_ckpt", path)
+        self.last_ckpt = path
+        self._write(
+            runner,
+            filename,
+            save_optimizer=True,
+            save_param_scheduler=True,
+            meta=dict(epoch=runner.epoch, iter=step),
+            by_epoch=False,
+            **self.args,
+        )
+        self._record_last(runner)
+        if is_main_process():
+            self._remove(runner, earlier, "superseded")
+        return path
+
+    def _record_last(self, runner) -> None:
+        """Point ``last_checkpoint`` at the checkpoint just written."""
         previous, self.last_complete = self.last_complete, self.last_ckpt
         if not is_main_process():
             return
@@ -178,7 +241,6 @@ class AtomicCheckpointHook(CheckpointHook):
                 f"checkpoint {self.last_ckpt} is complete, {record} still names "
                 f"{previous}."
             ) from error
-        self._remove(runner, superseded, "superseded")
 
     def _save_best_checkpoint(self, runner, metrics: dict) -> None:
         if not self.save_best:
