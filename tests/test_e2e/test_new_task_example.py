@@ -68,6 +68,7 @@ def test_the_example_trains_and_scores_its_own_task(example_run):
     assert 0 < mae < 50
     assert re.search(r"albedo/within5: \S+", figures)
     assert re.search(r"multitask/delta_m: -?\d", figures)
-    # the albedo loss reached the weighting and was finite
-    assert re.search(r"albedo\.loss: \d", out)
+    # the albedo loss reached the weighting (its term and weight on the log
+    # line, grouped by task) and was finite
+    assert re.search(r"albedo: \d+\.\d+ \(aux \d+\.\d+, coh \d+\.\d+, w \d", out)
     assert (root / "work_dirs/albedo_demo/iter_20.pth").is_file()
