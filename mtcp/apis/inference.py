@@ -25,6 +25,7 @@ from mmengine.utils import mkdir_or_exist, scandir
 from mmseg.registry import DATASETS, MODELS
 
 from mtcp.structures import TASKS, MultiTaskDataSample, get_task
+from mtcp.utils.config_lookup import find_config
 from mtcp.utils.prediction_writer import write_predictions
 from mtcp.utils.strict_loading import load_checkpoint_strictly
 from mtcp.visualization import MultiTaskVisualizer
@@ -143,7 +144,9 @@ def init_model(
     test dataset. The checkpoint must fit the model exactly.
 
     Args:
-        config (str or Config): Config file or object.
+        config (str or Config): Config file or object, or the name of one
+            of mtcp's configs (``'mtcp_demo.py'``, see
+            :func:`~mtcp.utils.find_config`).
         checkpoint (str, optional): Checkpoint file; None keeps the
             initial weights.
         device (str): Device to run on. Default: 'cpu'.
@@ -153,9 +156,7 @@ def init_model(
     """
     name = config if isinstance(config, str) else "the config"
     if isinstance(config, str):
-        if not osp.isfile(config):
-            raise FileNotFoundError(f"Config file not found: {config}")
-        config = Config.fromfile(config)
+        config = Config.fromfile(find_config(config))
     cfg = config.copy()
     if checkpoint is not None and not osp.isfile(checkpoint):
         raise FileNotFoundError(f"Checkpoint file not found: {checkpoint}")
