@@ -9,6 +9,7 @@ HERE = osp.dirname(osp.abspath(__file__))
 # What mim (and mtcp's own config lookup) finds in an installed package:
 # <site-packages>/mtcp/.mim/{configs,tools,model-index.yml}.
 MIM_FILES = ("configs", "tools", "model-index.yml")
+MIM_PATH = osp.join(HERE, "mtcp", ".mim")
 
 
 def read_requirements(path):
@@ -38,24 +39,27 @@ def add_mim_extension():
     :func:`mtcp.utils.find_config`. An editable install needs no copy: the
     lookup falls back to the checkout's ``configs/``. In a build from the
     sdist the originals are absent and the copy the sdist holds is kept.
+
+    Returns:
+        bool: Whether the copy was made (and is removed after the build).
     """
     if not {"sdist", "bdist_wheel", "build", "build_py"} & set(sys.argv):
-        return
-    mim_path = osp.join(HERE, "mtcp", ".mim")
+        return False
     if not all(osp.exists(osp.join(HERE, name)) for name in MIM_FILES):
-        return
-    shutil.rmtree(mim_path, ignore_errors=True)
-    os.makedirs(mim_path)
+        return False
+    shutil.rmtree(MIM_PATH, ignore_errors=True)
+    os.makedirs(MIM_PATH)
     ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
     for name in MIM_FILES:
-        src, dst = osp.join(HERE, name), osp.join(mim_path, name)
+        src, dst = osp.join(HERE, name), osp.join(MIM_PATH, name)
         if osp.isdir(src):
             shutil.copytree(src, dst, ignore=ignore)
         else:
             shutil.copyfile(src, dst)
+    return True
 
 
-add_mim_extension()
+copied = add_mim_extension()
 setup(
     name="mtcp",
     version=get_version(),
@@ -77,3 +81,5 @@ setup(
     license="Apache License 2.0",
     zip_safe=False,
 )
+if copied:  # the checkout keeps its configs/ and tools/ only
+    shutil.rmtree(MIM_PATH)
