@@ -34,7 +34,7 @@ stack_ok() {
 import os
 from importlib.metadata import version
 import mmcv, mmcv.ops, torch
-# mmengine's `mmseg::` config inheritance and mim need pkg_resources
+# mmengine's mmseg:: config inheritance and mim need pkg_resources
 import pkg_resources
 assert mmcv.__version__ == '$MMCV_VERSION'
 assert (version('mmengine'), version('mmsegmentation'), version('mmdet')) == \

@@ -4,10 +4,11 @@ into a fresh virtualenv without network, used from an empty directory.
 The virtualenv sees the dependencies already installed here (torch, mmcv,
 mmseg, ...) through ``--system-site-packages``, and gets the wheel with
 ``pip install --no-index --no-deps --ignore-installed``. The checkout's own
-mtcp stays out of it: ``PYTHONPATH`` is dropped, the commands run in an empty
-directory, and an editable install of the checkout only adds a finder that
-Python asks after its path search, which finds the wheel's mtcp first in the
-virtualenv's site-packages (the test checks ``mtcp.__file__``). The
+mtcp stays out of it: ``PYTHONPATH`` and ``MTCP_CONFIGS`` are dropped, the
+commands run in an empty directory, and an editable install of the checkout
+only adds a finder that Python asks after its path search, which finds the
+wheel's mtcp first in the virtualenv's site-packages (the test checks
+``mtcp.__file__``). The
 virtualenv's own pip comes with the setuptools of Python's ``ensurepip``,
 whose ``pkg_resources`` mim needs.
 
@@ -69,10 +70,15 @@ def run(cmd, cwd, env):
 def installed(tmp_path_factory):
     """``(python, package dir, env, empty dir, has mim)`` of the virtualenv."""
     root = tmp_path_factory.mktemp("installed")
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    # this process's PYTHONPATH and MTCP_CONFIGS (set by its `import mtcp`)
+    # point at the checkout
+    env = {
+        k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "MTCP_CONFIGS")
+    }
     env.update(OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", PIP_NO_INDEX="1")
     # Build from a copy: building writes mtcp/.mim, build/ and egg-info.
     source = root / "source"
+    source.mkdir()
     ignore = shutil.ignore_patterns("__pycache__", ".mim", "*.egg-info")
     for name in BUILD_INPUTS:
         if (REPO / name).is_dir():
@@ -148,6 +154,9 @@ def test_train_test_infer_and_a_user_config_from_an_empty_dir(installed):
         env,
     )
     assert "Epoch(val) [1]" in log and "semseg/mIoU" in log
+    # mim says what it runs: the package's script on the package's config
+    assert ("Training command is" in log) == has_mim
+    assert not has_mim or f"{tools / 'train.py'} {configs / 'mtcp_demo.py'}" in log
     ckpt = work_dir / "epoch_1.pth"
     assert ckpt.is_file()
 
