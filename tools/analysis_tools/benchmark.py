@@ -1,19 +1,11 @@
 """Time, memory, parameters and FLOPs of a config's model on this device.
 
-On a synthetic batch (random images, a random label of every task; no
-pretrained weights), one of:
-
-- training (default): ``model.train_step`` with the config's optimizer,
-  wall-clock and CPU seconds, and its peak memory; ``--memory-breakdown N``
-  splits the last step's memory by module (CPU);
-- ``--inference-only``: ``model.test_step``, seconds per image, and its peak;
-- ``--cfm-only``: one CFM of the model alone, forward and backward on random
-  stride-4 maps: its time and the rise of the peak memory;
-
-with the parameters and, with ``--flops [N]``, the forward FLOPs of one image
-(of each module N levels deep). On CPU the peak is the process's resident-set
-high-water mark, which never decreases: ``--compare`` measures runs A and B
-each in a fresh process. docs/benchmarks.md describes every figure.
+On a synthetic batch, one of: training (default; ``--memory-breakdown N``
+splits the last step's memory by module), ``--inference-only`` or
+``--cfm-only`` (one CFM alone, forward and backward); ``--flops [N]`` adds
+the forward FLOPs of one image. ``--compare`` runs A and B each in a fresh
+process (on CPU the peak is the process's RSS high-water mark, which never
+decreases). docs/benchmarks.md describes every figure and option.
 
 Example::
 
