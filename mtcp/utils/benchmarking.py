@@ -25,6 +25,7 @@ from torch.utils.flop_counter import FlopCounterMode, sdpa_flop_count
 
 from mtcp.structures import TASKS, MultiTaskDataSample
 
+from .config_lookup import find_config
 from .malloc import apply_malloc_cfg
 
 AMP_DTYPES = dict(none=None, fp16=torch.float16, bf16=torch.bfloat16)
@@ -56,11 +57,13 @@ def set_checkpointing(model: Config, enabled: bool) -> None:
 def load_config(
     config: str, cfg_options: Optional[dict] = None, with_cp: Optional[bool] = None
 ) -> Config:
-    """Read ``config`` with ``cfg_options`` merged; ``with_cp`` True or False
-    sets every checkpointing switch, None keeps the config's. The pretrained
-    checkpoint is dropped (it changes no cost and may not be on disk); the
-    config's ``env_cfg.malloc_mmap_threshold`` is applied to this process."""
-    cfg = Config.fromfile(config)
+    """Read ``config`` (a file or the name of an mtcp config, see
+    :func:`~mtcp.utils.find_config`) with ``cfg_options`` merged; ``with_cp``
+    True or False sets every checkpointing switch, None keeps the config's.
+    The pretrained checkpoint is dropped (it changes no cost and may not be
+    on disk); the config's ``env_cfg.malloc_mmap_threshold`` is applied to
+    this process."""
+    cfg = Config.fromfile(find_config(config))
     if cfg_options:
         cfg.merge_from_dict(cfg_options)
     apply_malloc_cfg(cfg)
