@@ -31,13 +31,16 @@ from mmengine.utils import ProgressBar
 
 from mtcp.apis import find_images, inference_model, init_model, read_image, show_result
 from mtcp.structures import TASKS, MultiTaskDataSample, get_task
+from mtcp.utils import find_config
 
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description="Predict every task of a multi-task model on images"
     )
-    parser.add_argument("config", help="model config file")
+    parser.add_argument(
+        "config", help="model config file, or the name of an mtcp config (mtcp_demo.py)"
+    )
     parser.add_argument("checkpoint", help="checkpoint file")
     parser.add_argument(
         "images", help="an image file, a folder of images or a quoted glob pattern"
@@ -82,14 +85,14 @@ def check_tasks_predicted(
 def main(argv: Optional[Sequence[str]] = None) -> Dict[str, List[str]]:
     """Run inference; returns the written files of each image."""
     args = parse_args(argv)
-    if not osp.isfile(args.config):
-        raise FileNotFoundError(f"Config file not found: {args.config}")
+    # a file, or the name of one of mtcp's configs (``mtcp_demo.py``)
+    config = find_config(args.config)
     tasks = None
     if args.tasks is not None:
         tasks = [get_task(task).name for task in args.tasks]
     images = find_images(args.images)
     device = args.device or get_device()
-    model = init_model(args.config, args.checkpoint, device, tta=args.tta)
+    model = init_model(config, args.checkpoint, device, tta=args.tta)
     written: Dict[str, List[str]] = {}
     progress = ProgressBar(len(images))
     failures: List[str] = []

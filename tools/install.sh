@@ -5,7 +5,8 @@
 #
 # Environment:
 #   PYTHON       interpreter to install into (default: python, else python3)
-#   TORCH_SPEC   what to install when torch is missing (default torch==2.13.0).
+#   TORCH_REQUIREMENT  what to install when torch is missing (default
+#                torch==2.13.0, which has wheels for Python 3.10 and 3.11).
 #                CUDA users: install torch for your CUDA first (pytorch.org),
 #                then run this script; it keeps the torch it finds.
 #   PIP_FIND_LINKS  folders of prebuilt wheels (e.g. an mmcv 2.1.0 wheel built
@@ -14,7 +15,7 @@ set -euo pipefail
 
 cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-$(command -v python || command -v python3)}
-TORCH_SPEC=${TORCH_SPEC:-torch==2.13.0}
+TORCH_REQUIREMENT=${TORCH_REQUIREMENT:-torch==2.13.0}
 MMCV_VERSION=2.1.0
 PIP=("$PYTHON" -m pip install --disable-pip-version-check)
 
@@ -33,6 +34,8 @@ stack_ok() {
 import os
 from importlib.metadata import version
 import mmcv, mmcv.ops, torch
+# mmengine's mmseg:: config inheritance and mim need pkg_resources
+import pkg_resources
 assert mmcv.__version__ == '$MMCV_VERSION'
 assert (version('mmengine'), version('mmsegmentation'), version('mmdet')) == \
     ('0.10.7', '1.2.2', '3.3.0')
@@ -49,9 +52,9 @@ then
     exit 0
 fi
 
-"$PYTHON" - <<'PY' || die "unsupported Python: mtcp needs Python 3.8-3.11 (mmcv 2.1.0 builds for those); create a virtualenv with one of them"
+"$PYTHON" - <<'PY' || die "unsupported Python: mtcp needs Python 3.10 or 3.11 (torch 2.13 has wheels from 3.10, mmcv 2.1.0 builds up to 3.11); create a virtualenv with one of them"
 import sys
-sys.exit(0 if (3, 8) <= sys.version_info[:2] <= (3, 11) else 1)
+sys.exit(0 if (3, 10) <= sys.version_info[:2] <= (3, 11) else 1)
 PY
 
 # 1. torch
@@ -61,8 +64,8 @@ elif "$PYTHON" -c 'import importlib.util, sys; sys.exit(importlib.util.find_spec
     "$PYTHON" -c 'import torch' || true
     die "torch is installed but does not import (see the error above); repair or remove it, then run this script again"
 else
-    say "torch not found: installing $TORCH_SPEC (CUDA users: install your CUDA build of torch first)"
-    "${PIP[@]}" "$TORCH_SPEC"
+    say "torch not found: installing $TORCH_REQUIREMENT (CUDA users: install your CUDA build of torch first)"
+    "${PIP[@]}" "$TORCH_REQUIREMENT"
 fi
 "$PYTHON" -c 'import torch; torch.zeros(2).sum()' \
     || die "torch does not work (see the error above)"
@@ -92,7 +95,7 @@ else
 fi
 
 # 3. the rest, and mtcp itself (editable)
-say "installing mmengine 0.10.7, mmsegmentation 1.2.2, mmdet 3.3.0 and the test tools"
+say "installing mmengine 0.10.7, mmsegmentation 1.2.2, mmdet 3.3.0, a setuptools with pkg_resources and the test tools"
 "${PIP[@]}" -r requirements/runtime.txt -r requirements/tests.txt
 say "installing mtcp (editable)"
 "${PIP[@]}" --no-build-isolation --no-deps -e .

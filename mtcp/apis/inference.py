@@ -26,6 +26,7 @@ from mmseg.registry import DATASETS, MODELS
 
 from mtcp.structures import TASKS, MultiTaskDataSample, get_task
 from mtcp.tasks import declare_tasks
+from mtcp.utils.config_lookup import find_config
 from mtcp.utils.prediction_writer import write_predictions
 from mtcp.utils.strict_loading import load_checkpoint_strictly
 from mtcp.visualization import MultiTaskVisualizer
@@ -144,7 +145,9 @@ def init_model(
     test dataset. The checkpoint must fit the model exactly.
 
     Args:
-        config (str or Config): Config file or object.
+        config (str or Config): Config file or object, or the name of one
+            of mtcp's configs (``'mtcp_demo.py'``, see
+            :func:`~mtcp.utils.find_config`).
         checkpoint (str, optional): Checkpoint file; None keeps the
             initial weights.
         device (str): Device to run on. Default: 'cpu'.
@@ -154,9 +157,7 @@ def init_model(
     """
     name = config if isinstance(config, str) else "the config"
     if isinstance(config, str):
-        if not osp.isfile(config):
-            raise FileNotFoundError(f"Config file not found: {config}")
-        config = Config.fromfile(config)
+        config = Config.fromfile(find_config(config))
     cfg = config.copy()
     declare_tasks(cfg.get("task_table"))
     if checkpoint is not None and not osp.isfile(checkpoint):

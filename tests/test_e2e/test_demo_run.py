@@ -162,11 +162,11 @@ def test_infer_writes_panels(demo_run, tmp_path):
     assert depth.shape[-2:] == (60, 80) and (depth >= 0).all()
 
 
-def test_plot_tool_draws_the_weights_of_the_run(demo_run, tmp_path):
-    png = tmp_path / "weights.png"
+def test_plot_tool_draws_the_curves_of_the_run(demo_run, tmp_path):
+    png = tmp_path / "curves.png"
     run_script(
         [
-            "tools/analysis_tools/plot_task_weights.py",
+            "tools/analysis_tools/analyze_logs.py",
             str(demo_run["work_dir"]),
             "--out",
             str(png),

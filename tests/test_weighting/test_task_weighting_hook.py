@@ -18,7 +18,7 @@ from mtcp.engine.hooks import TaskWeightingHook
 
 TASKS = ["semseg", "depth"]
 PLOT_TOOL = osp.join(
-    osp.dirname(__file__), "..", "..", "tools", "analysis_tools", "plot_task_weights.py"
+    osp.dirname(__file__), "..", "..", "tools", "analysis_tools", "analyze_logs.py"
 )
 
 
@@ -177,7 +177,10 @@ def test_plot_tool_draws_the_run(uninterrupted, tmp_path):
     work_dir, _ = uninterrupted
     out = tmp_path / "weights.png"
     tool = runpy.run_path(PLOT_TOOL)
-    tool["main"]([str(work_dir), "--out", str(out), "--size", "6", "4", "--dpi", "50"])
+    tool["main"](
+        [str(work_dir), "--out", str(out), "--panels", "weights", "losses"]
+        + ["--size", "6", "4", "--dpi", "50"]
+    )
     with Image.open(out) as image:
         assert image.size == (300, 200)
 

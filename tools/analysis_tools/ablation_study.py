@@ -1,66 +1,60 @@
 """The paper's ablations (Tab. 3 and 4) on the built-in synthetic scenes.
 
-Trains the tiny MT-CP of a config (default ``configs/mtcp_demo.py``: synthetic
-NYUD-like rooms, semseg + depth + normals) in every variant of
-:data:`VARIANTS` with several seeds, validates each run once at its end, and
-writes a markdown table (mean +- std over the seeds of every task metric and
-of Delta_m against the single-task variants) and a bar plot of Delta_m.
+Trains the tiny MT-CP of a config (default ``configs/mtcp_demo.py``) in every
+variant of :data:`VARIANTS` with several seeds, each run in its own process
+and work dir ``<work-dir>/<variant>/seed<k>``, validated once at its end,
+``--jobs`` at a time. A run is finished when its ``metrics.json`` exists: a
+second invocation skips the finished runs and resumes an interrupted one
+from its last checkpoint. Then writes ``ablation_table.md`` (mean +- std
+over the seeds of each metric and of Delta_m against the single-task
+variants, after the chance scores), ``ablation_delta_m.png`` and
+``summary.json``; ``--summarize-only`` rewrites them. docs/tools.md tells more.
 
-Every run has its own work dir ``<work-dir>/<variant>/seed<k>`` and runs in
-its own process (one torch thread; ``--jobs`` at a time). A run is finished
-when its ``metrics.json`` exists: a second invocation skips finished runs
-and resumes an interrupted one from its last epoch checkpoint, so the study
-can be stopped and restarted at any time. ``--summarize-only`` rebuilds the
-table and the plot from the finished runs.
+Example::
 
-Usage::
-
-    python tools/analysis_tools/ablation_study.py            # < 1 h, 2 cores
-    python tools/analysis_tools/ablation_study.py --quick    # smoke test
-    python tools/analysis_tools/ablation_study.py --variants mtcp wo_cfm \\
-        --seeds 0 1 2 3 4 --work-dir work_dirs/my_study
+    python tools/analysis_tools/ablation_study.py --quick
 """
 
 import argparse
 import json
-import math
+import logging
 import os
 import os.path as osp
-import platform
 import subprocess
 import sys
+import textwrap
 import time
-from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
-from datetime import datetime, timezone
-from pathlib import Path
+from concurrent.futures import ThreadPoolExecutor
 from typing import Dict, List, Optional, Sequence
 
+import matplotlib
 import numpy as np
+import torch
 from mmengine.config import Config
+from mmengine.logging import MMLogger
 from mmengine.registry import init_default_scope
 from mmengine.runner import Runner
+from mmengine.structures import PixelData
+from mmseg.registry import DATASETS
 
 import mtcp  # noqa: F401  registers mtcp's modules
+from mtcp.evaluation.metrics import MultiTaskMetric
+from mtcp.evaluation.metrics.delta_m import delta_m, delta_m_key
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from ablation_report import (  # noqa: E402
-    CHANCE,
-    COLUMNS,
-    TASKS,
-    add_delta_m,
-    chance_scores,
-    collect,
-    markdown_table,
-    plot_delta_m,
-)
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
 
 REPO = osp.abspath(osp.join(osp.dirname(__file__), "..", ".."))
-# Re-exported: the tests read the table's layout from here.
-__all__ = ["CHANCE", "COLUMNS", "TASKS", "VARIANTS", "main"]
-
-# name -> (table label, dotted config overrides). Single-task variants are
-# added below; ``mtcp`` is the full model with LPS, the others change one
-# thing of it.
+TASKS = ("semseg", "depth", "normals")
+# (metric key, column title, decimals)
+COLUMNS = (
+    ("semseg/mIoU", "semseg mIoU ↑", 2),
+    ("depth/rmse", "depth RMSE (m) ↓", 3),
+    ("depth/delta1", "depth δ1 ↑", 3),
+    ("normals/mean", "normals mErr (°) ↓", 2),
+)
+CHANCE = "chance: majority class, mean depth, mean normal"
+# name -> (table label, config overrides); each changes one thing of `mtcp`
 VARIANTS: Dict[str, tuple] = {
     "mtcp": ("MT-CP (CFM + SRM + LPS)", {}),
     "wo_cfm": ("w/o CFM", {"model.use_cfm": False}),
@@ -75,17 +69,14 @@ VARIANTS: Dict[str, tuple] = {
     "cfm_kv2": ("CFM kv_downsample=2", {"model.cfm.kv_downsample": 2}),
 }
 for _task in TASKS:
+    _keys = ["model", "train_dataloader.dataset", "val_dataloader.dataset"]
+    _keys += ["test_dataloader.dataset", "val_evaluator", "test_evaluator"]
     VARIANTS[f"st_{_task}"] = (
         f"single-task {_task}",
         {
-            "model.tasks": [_task],
+            **{f"{key}.tasks": [_task] for key in _keys},
             "model.weighting.mode": "equal",
             "custom_hooks": [],
-            "train_dataloader.dataset.tasks": [_task],
-            "val_dataloader.dataset.tasks": [_task],
-            "test_dataloader.dataset.tasks": [_task],
-            "val_evaluator.tasks": [_task],
-            "test_evaluator.tasks": [_task],
         },
     )
 FULL = dict(num_samples=None, val_samples=None, epochs=None, seeds=[0, 1, 2])
@@ -94,45 +85,32 @@ QUICK = dict(num_samples=64, val_samples=16, epochs=2, seeds=[0])
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--config", default=osp.join(REPO, "configs", "mtcp_demo.py"))
-    parser.add_argument("--work-dir", default="work_dirs/ablation_study")
-    parser.add_argument(
-        "--quick",
-        action="store_true",
-        help="smoke version: seed 0, 64 training scenes, 16 validation scenes, "
-        "2 epochs",
-    )
-    parser.add_argument("--variants", nargs="+", choices=list(VARIANTS))
-    parser.add_argument("--seeds", nargs="+", type=int)
-    parser.add_argument("--num-samples", type=int, help="training scenes")
-    parser.add_argument("--val-samples", type=int, help="validation scenes")
-    parser.add_argument("--epochs", type=int)
-    parser.add_argument(
-        "--jobs", type=int, default=2, help="runs at a time (default: %(default)s)"
-    )
-    parser.add_argument(
-        "--summarize-only",
-        action="store_true",
-        help="only rebuild the table and the plot from the finished runs",
-    )
-    parser.add_argument("--run-one", metavar="RUN_DIR", help=argparse.SUPPRESS)
+    add = parser.add_argument
+    add("--config", default=osp.join(REPO, "configs", "mtcp_demo.py"))
+    add("--work-dir", default="work_dirs/ablation_study")
+    add("--quick", action="store_true", help="seed 0, 64/16 scenes, 2 epochs")
+    add("--variants", nargs="+", choices=list(VARIANTS), default=list(VARIANTS))
+    add("--seeds", nargs="+", type=int)
+    add("--num-samples", type=int, help="training scenes")
+    add("--val-samples", type=int, help="validation scenes")
+    add("--epochs", type=int)
+    add("--jobs", type=int, default=2, help="runs at a time")
+    add("--summarize-only", action="store_true")
+    add("--run-one", metavar="RUN_DIR", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    preset = QUICK if args.quick else FULL
-    for key, value in preset.items():
+    for key, value in (QUICK if args.quick else FULL).items():
         if getattr(args, key) is None:
             setattr(args, key, value)
-    args.variants = args.variants or list(VARIANTS)
     if args.jobs < 1:
         parser.error(f"--jobs must be >= 1, got {args.jobs}")
     return args
 
 
 def run_config(args: argparse.Namespace, variant: str, seed: int) -> Config:
-    """The config of one run: the base config, the study's sizes, the
-    variant's overrides, the seed, validation once at the end."""
+    """The base config with the study's sizes, the variant, the seed, the
+    validation once after training and only the last epoch's checkpoint."""
     cfg = Config.fromfile(args.config)
-    options = dict(VARIANTS[variant][1])
-    options["randomness.seed"] = seed
+    options = dict(VARIANTS[variant][1], **{"randomness.seed": seed})
     if args.num_samples is not None:
         options["train_dataloader.dataset.num_samples"] = args.num_samples
     if args.val_samples is not None:
@@ -143,9 +121,7 @@ def run_config(args: argparse.Namespace, variant: str, seed: int) -> Config:
             if scheduler.get("end") == cfg.train_cfg.max_epochs:
                 options[f"param_scheduler.{index}.end"] = args.epochs
     cfg.merge_from_dict(options)
-    # validated by the run itself after training (see run_one)
-    cfg.train_cfg.val_begin = cfg.train_cfg.max_epochs + 1
-    # the last epoch's checkpoint only, for resuming an interrupted run
+    cfg.train_cfg.val_begin = cfg.train_cfg.max_epochs + 1  # see run_one
     cfg.default_hooks.checkpoint = dict(
         type="CheckpointHook", by_epoch=True, interval=1, max_keep_ckpts=1
     )
@@ -153,8 +129,8 @@ def run_config(args: argparse.Namespace, variant: str, seed: int) -> Config:
 
 
 def run_one(run_dir: str) -> None:
-    """Train and validate the run of ``run_dir/config.py``; write
-    ``run_dir/metrics.json``. Resumes from the run's last checkpoint."""
+    """Train (resuming from the run's last checkpoint) and validate the run
+    of ``run_dir/config.py``; write ``run_dir/metrics.json``."""
     cfg = Config.fromfile(osp.join(run_dir, "config.py"))
     cfg.work_dir = run_dir
     cfg.resume = osp.exists(osp.join(run_dir, "last_checkpoint"))
@@ -162,95 +138,180 @@ def run_one(run_dir: str) -> None:
     runner = Runner.from_cfg(cfg)
     runner.train()
     metrics = {k: float(v) for k, v in runner.val().items()}
-    metrics["seconds"] = time.time() - start
-    metrics["iterations"] = runner.iter
+    metrics.update(seconds=time.time() - start, iterations=runner.iter)
     with open(osp.join(run_dir, "metrics.json"), "w") as f:
         json.dump(metrics, f, indent=1)
 
 
-def launch(run_dir: str) -> str:
-    """Run one training in a fresh process; its output goes to run.log."""
+def launch(run_dir: str) -> None:
+    """One run in a fresh process with one torch thread; output in run.log."""
     env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [REPO, env.get("PYTHONPATH")]))
     with open(osp.join(run_dir, "run.log"), "a") as log:
-        proc = subprocess.run(
-            [sys.executable, osp.abspath(__file__), "--run-one", run_dir],
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    if proc.returncode != 0:
-        raise RuntimeError(
-            f"run {run_dir} failed (exit {proc.returncode}); see "
-            f"{osp.join(run_dir, 'run.log')}"
-        )
-    return run_dir
+        cmd = [sys.executable, osp.abspath(__file__), "--run-one", run_dir]
+        code = subprocess.run(cmd, env=env, stdout=log, stderr=log).returncode
+    if code != 0:
+        raise RuntimeError(f"run {run_dir} failed (exit {code}); see its run.log")
+    print(f"finished {run_dir}", flush=True)
 
 
-def run_all(args: argparse.Namespace) -> List[float]:
-    """Start every unfinished run, ``args.jobs`` at a time, seed by seed.
-    Returns the 1-minute load averages sampled every 30 s meanwhile."""
+def run_all(args: argparse.Namespace) -> None:
+    """Start every unfinished run, ``args.jobs`` at a time, seed by seed (an
+    unfinished study has whole seeds to summarize)."""
     pending = []
-    # seed by seed, so that an unfinished study has whole seeds to summarize
     for seed in args.seeds:
         for variant in sorted(args.variants, key=lambda v: v.startswith("st_")):
             run_dir = osp.join(args.work_dir, variant, f"seed{seed}")
-            if osp.exists(osp.join(run_dir, "metrics.json")):
-                continue
-            os.makedirs(run_dir, exist_ok=True)
-            run_config(args, variant, seed).dump(osp.join(run_dir, "config.py"))
-            pending.append(run_dir)
+            if not osp.exists(osp.join(run_dir, "metrics.json")):
+                os.makedirs(run_dir, exist_ok=True)
+                run_config(args, variant, seed).dump(osp.join(run_dir, "config.py"))
+                pending.append(run_dir)
     print(f"{len(pending)} runs to do in {args.work_dir}", flush=True)
-    loads = [os.getloadavg()[0]]
     with ThreadPoolExecutor(args.jobs) as pool:
-        running = {pool.submit(launch, run_dir) for run_dir in pending}
-        while running:
-            done, running = wait(running, timeout=30, return_when=FIRST_COMPLETED)
-            loads.append(os.getloadavg()[0])
-            for future in done:
-                print(f"finished {future.result()}", flush=True)
-    return loads
+        list(pool.map(launch, pending))
+
+
+def collect(args: argparse.Namespace) -> tuple:
+    """``variant -> [metrics of each finished seed]`` and the unfinished runs."""
+    results, missing = {}, []
+    for variant in args.variants:
+        for seed in args.seeds:
+            path = osp.join(args.work_dir, variant, f"seed{seed}", "metrics.json")
+            if not osp.exists(path):
+                missing.append(osp.dirname(path))
+                continue
+            with open(path) as f:
+                run = dict(json.load(f), seed=seed)
+            if not all(np.isfinite(v) for v in run.values()):
+                raise ValueError(f"{path} has a non-finite metric: {run}")
+            results.setdefault(variant, []).append(run)
+    if not results:
+        raise FileNotFoundError(f"no finished run (metrics.json) in {args.work_dir}")
+    return results, missing
+
+
+def add_delta_m(results: Dict[str, List[dict]]) -> Optional[Dict[str, float]]:
+    """Add ``delta_m`` to every multi-task run, against the mean over the
+    seeds of each single-task variant; returns those means (None without all
+    three single-task variants)."""
+    if not all(f"st_{t}" in results for t in TASKS):
+        return None
+    baselines = {}
+    for task in TASKS:
+        key = delta_m_key(task)[0]
+        baselines[task] = float(np.mean([r[key] for r in results[f"st_{task}"]]))
+    for variant, runs in results.items():
+        for run in runs if not variant.startswith("st_") else []:
+            run["delta_m"] = delta_m(run, baselines)
+    return baselines
+
+
+def chance_scores(cfg: Config) -> Dict[str, float]:
+    """Scores on the validation scenes of predicting the training scenes'
+    majority class, mean depth and mean normal everywhere."""
+    train = DATASETS.build(
+        dict(cfg.train_dataloader.dataset, pipeline=[dict(type="PackMultiTaskInputs")])
+    )
+    val = DATASETS.build(cfg.val_dataloader.dataset)
+    counts = torch.zeros(len(train.metainfo["classes"]), dtype=torch.long)
+    depth_sum, depth_count, normal_sum = 0.0, 0, torch.zeros(3, dtype=torch.float64)
+    for index in range(len(train)):
+        sample = train[index]["data_samples"]
+        labels = sample.gt_sem_seg.data.flatten()
+        counts += torch.bincount(labels[labels != 255], minlength=len(counts))
+        depth = sample.gt_depth.data
+        depth_sum += depth[depth > 0].double().sum().item()
+        depth_count += int((depth > 0).sum())
+        normal_sum += sample.gt_normals.data.flatten(1).double().sum(1)
+    normal = (normal_sum / normal_sum.norm()).float()
+    metric = MultiTaskMetric(tasks=list(TASKS))
+    metric.dataset_meta = val.metainfo
+    for index in range(len(val)):
+        sample = val[index]["data_samples"]
+        shape = (1, *sample.ori_shape)
+        sample.pred_sem_seg = PixelData(data=torch.full(shape, counts.argmax()))
+        sample.pred_depth = PixelData(data=torch.full(shape, depth_sum / depth_count))
+        sample.pred_normals = PixelData(data=normal.view(3, 1, 1).expand(3, *shape[1:]))
+        metric.process({}, [sample.to_dict()])
+    # the metric logs a table per task; only the study's table is wanted
+    logger = MMLogger.get_current_instance()
+    level = logger.level
+    logger.setLevel(logging.WARNING)
+    try:
+        return metric.evaluate(len(val))
+    finally:
+        logger.setLevel(level)
+
+
+def markdown_table(results: Dict[str, List[dict]], chance: Dict[str, float]) -> str:
+    """One row per variant after the chance row: mean ± sample std."""
+
+    def cell(values: List[float], decimals: int) -> str:
+        if len(values) < 2:
+            return f"{values[0]:.{decimals}f}" if values else "–"
+        std = np.std(values, ddof=1)
+        return f"{np.mean(values):.{decimals}f} ± {std:.{decimals}f}"
+
+    head = ["variant", "seeds", *(t for _, t, _ in COLUMNS), "Δm (%) ↑", "min / run"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    cells = [CHANCE, "–", *(f"{chance[k]:.{d}f}" for k, _, d in COLUMNS), "–", "–"]
+    lines.append("| " + " | ".join(cells) + " |")
+    for variant, runs in results.items():
+        cells = [VARIANTS[variant][0], str(len(runs))]
+        for key, _, decimals in COLUMNS + (("delta_m", "", 2),):
+            cells.append(cell([r[key] for r in runs if key in r], decimals))
+        cells.append(f"{np.mean([r['seconds'] for r in runs]) / 60:.1f}")
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def plot_delta_m(results: Dict[str, List[dict]], path: str, title: str) -> None:
+    """A bar of the mean Delta_m (± std) of each multi-task variant."""
+    names = [v for v, runs in results.items() if "delta_m" in runs[0]]
+    values = [[r["delta_m"] for r in results[v]] for v in names]
+    means = [np.mean(v) for v in values]
+    stds = [np.std(v, ddof=1) if len(v) > 1 else 0.0 for v in values]
+    fig, ax = plt.subplots(figsize=(7, 0.45 * len(names) + 1.2))
+    ys = np.arange(len(names))[::-1]
+    colors = ["tab:green" if m >= 0 else "tab:red" for m in means]
+    ax.barh(ys, means, xerr=stds, color=colors, capsize=3)
+    ax.set_yticks(ys, [VARIANTS[v][0] for v in names])
+    ax.axvline(0, color="black", linewidth=0.8)
+    ax.set_xlabel("Δm vs single-task (%), mean ± std over seeds")
+    ax.set_title(textwrap.fill(title, 90), fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
 
 
 def summarize(args: argparse.Namespace) -> str:
-    """Write ``ablation_table.md``, ``ablation_delta_m.png`` and
-    ``summary.json`` into the work dir from the finished runs (the unfinished
-    ones are listed under the table); return the markdown."""
+    """Write the table, the plot and summary.json from the finished runs
+    (the unfinished ones listed under the table); return the table."""
     results, missing = collect(args)
-    for runs in results.values():
-        for run in runs:
-            bad = [k for k, v in run.items() if not math.isfinite(v)]
-            if bad:
-                raise ValueError(f"run seed{run['seed']} has non-finite {bad}")
     baselines = add_delta_m(results)
     cfg = run_config(args, "mtcp", args.seeds[0])
-    train = cfg.train_dataloader
     iters = max(r["iterations"] for runs in results.values() for r in runs)
     settings = (
-        f"{osp.relpath(args.config, REPO)}: {train.dataset.num_samples} training "
-        f"scenes ({train.batch_size} a batch, {cfg.train_cfg.max_epochs} epochs, "
-        f"{iters} iterations), {cfg.val_dataloader.dataset.num_samples} "
-        f"validation scenes, seeds {' '.join(map(str, args.seeds))}"
+        f"{osp.relpath(args.config, REPO)}: {cfg.train_dataloader.dataset.num_samples}"
+        f" training scenes ({cfg.train_dataloader.batch_size} a batch, "
+        f"{cfg.train_cfg.max_epochs} epochs, {iters} iterations), "
+        f"{cfg.val_dataloader.dataset.num_samples} validation scenes, seeds "
+        + " ".join(map(str, args.seeds))
     )
-    labels = {variant: label for variant, (label, _) in VARIANTS.items()}
-    table = markdown_table(results, chance_scores(cfg), labels)
     notes = [f"Settings: {settings}.", "Mean ± sample std over the seeds."]
     if baselines:
-        notes.append(
-            "Δm against the single-task means: "
-            + ", ".join(f"{t} {v:.4g}" for t, v in baselines.items())
-            + "."
-        )
+        means = ", ".join(f"{t} {v:.4g}" for t, v in baselines.items())
+        notes.append(f"Δm against the single-task means: {means}.")
     if missing:
         notes.append(f"Unfinished runs, not in the table: {', '.join(missing)}.")
-    text = table + "\n\n" + "\n".join(notes) + "\n"
+    text = markdown_table(results, chance_scores(cfg)) + "\n\n" + "\n".join(notes)
     with open(osp.join(args.work_dir, "ablation_table.md"), "w") as f:
-        f.write(text)
+        f.write(text + "\n")
     with open(osp.join(args.work_dir, "summary.json"), "w") as f:
         json.dump(dict(settings=settings, baselines=baselines, runs=results), f)
     if baselines:
         png = osp.join(args.work_dir, "ablation_delta_m.png")
-        plot_delta_m(results, png, f"{len(args.seeds)} seed(s); {settings}", labels)
+        plot_delta_m(results, png, f"{len(args.seeds)} seed(s); {settings}")
     return text
 
 
@@ -261,17 +322,8 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
         return
     init_default_scope("mmseg")
     os.makedirs(args.work_dir, exist_ok=True)
-    start = datetime.now(timezone.utc)
     if not args.summarize_only:
-        loads = run_all(args)
-        # one line per invocation (a resumed study has several)
-        with open(osp.join(args.work_dir, "machine.txt"), "a") as f:
-            f.write(
-                f"{start:%Y-%m-%d %H:%M} to {datetime.now(timezone.utc):%H:%M} UTC, "
-                f"{platform.node()}, {os.cpu_count()} cores, {args.jobs} jobs, "
-                f"1-min load average mean {np.mean(loads):.1f} "
-                f"(max {max(loads):.1f})\n"
-            )
+        run_all(args)
     print(summarize(args))
 
 

@@ -1,397 +1,317 @@
-"""Training and inference cost of an MT-CP config on the current device.
+"""Time, memory, parameters and FLOPs of a config's model on this device.
 
-Measures, for a config with a ``model`` field, the training step time
-(``model.train_step``: data preprocessor, forward, losses, backward, AdamW
-step), the peak memory of training (``torch.cuda.max_memory_allocated`` on
-CUDA; on CPU the process's resident-set high-water mark ``ru_maxrss``, which
-never decreases within a process: ``--compare`` and ``--compare-naive``
-measure each run in a fresh child process, ``--inference-only`` inference
-alone), the inference time per image (``model.test_step``), the parameters
-and the forward FLOPs per image (:class:`torch.utils.flop_counter.FlopCounterMode`;
-a multiply-add counts 2; element-wise ops, softmax and ``grid_sample`` are not
-counted). The batch is synthetic (``benchmark_batch.py``); no pretrained
-weights are loaded. docs/benchmarks.md describes every figure.
+On a synthetic batch, one of: training (default; ``--memory-breakdown N``
+splits the last step's memory by module), ``--inference-only`` or
+``--cfm-only`` (one CFM alone, forward and backward); ``--flops [N]`` adds
+the forward FLOPs of one image. ``--compare`` runs A and B each in a fresh
+process (on CPU the peak is the process's RSS high-water mark, which never
+decreases). docs/benchmarks.md describes every figure and option.
 
 Example::
 
-    python tools/analysis_tools/benchmark.py configs/_base_/models/mtcp.py \
-        --input-size 448 576 --batch-size 2 --compare-naive
-    # the config as shipped (A) against itself without checkpointing (B)
     python tools/analysis_tools/benchmark.py configs/mtcp_nyud.py \
-        --compare --compare-no-cp
+        --input-size 448 576 --batch-size 2 --compare --compare-no-cp
 """
 
 import argparse
 import json
 import os
+import statistics
 import subprocess
 import sys
-import tempfile
-from pathlib import Path
+import time
+from contextlib import nullcontext
 from typing import Dict, List, Optional, Sequence
 
 import torch
 from mmengine.config import DictAction
+from mmseg.registry import MODELS
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from benchmark_batch import load_batch, make_batch, save_batch  # noqa: E402
-from benchmark_core import (  # noqa: E402
+import mtcp  # noqa: F401  (registers the modules)
+from mtcp.utils.benchmarking import (
     AMP_DTYPES,
-    SDPA_CPU_FLOPS,
+    SavedTensorTracker,
+    build_benchmark_optim_wrapper,
     build_model,
-    build_optim_wrapper,
     count_flops,
-    count_parameters,
-    format_table,
+    current_rss_bytes,
     load_config,
     max_rss_bytes,
-    model_batch_parser,
-    set_checkpointing,
-    summarize,
-    time_inference,
-    time_train_steps,
+    synthetic_batch,
 )
 
-# Re-exported: the tests and memory_breakdown.py use them from here.
-__all__ = [
-    "SDPA_CPU_FLOPS",
-    "build_model",
-    "build_optim_wrapper",
-    "count_flops",
-    "format_table",
-    "load_config",
-    "make_batch",
-    "max_rss_bytes",
-    "model_batch_parser",
-    "set_checkpointing",
-]
+GIB = 2**30
 
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
-    parser = model_batch_parser(__doc__.split("\n")[0])
-    parser.add_argument("--amp", choices=list(AMP_DTYPES), default="none")
-    parser.add_argument(
-        "--channels-last", action="store_true", help="channels-last memory format"
-    )
-    cp = parser.add_mutually_exclusive_group()
-    cp.add_argument(
-        "--with-cp",
-        action="store_const",
-        const=True,
-        dest="with_cp",
-        help="every activation checkpointing switch of the model on",
-    )
-    cp.add_argument(
-        "--no-cp",
-        action="store_const",
-        const=False,
-        dest="with_cp",
-        help="every activation checkpointing switch of the model off",
-    )
-    parser.add_argument(
-        "--cfm-attention",
-        choices=("sdpa", "naive"),
-        default=None,
-        help="override model.cfm.attention (default: the config's)",
-    )
-    parser.add_argument("--warmup", type=int, default=1)
-    parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument(
-        "--inference-repeats",
-        type=int,
-        default=None,
-        help="timed test steps (default: --repeats; 0 skips inference)",
-    )
-    parser.add_argument("--no-flops", action="store_true", help="skip FLOPs")
-    parser.add_argument(
-        "--flops-depth",
-        type=int,
-        default=0,
-        metavar="N",
-        help="also list the forward FLOPs of the modules N levels deep "
-        "(those above 1 GFLOP)",
-    )
-    parser.add_argument(
-        "--device",
-        default="cuda" if torch.cuda.is_available() else "cpu",
-        help="cpu, cuda or cuda:N",
-    )
-    parser.add_argument(
-        "--threads", type=int, default=None, help="torch CPU threads (default: torch's)"
-    )
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument(
-        "--compare-naive",
-        action="store_true",
-        help="measure attention='sdpa' and 'naive', each in a fresh process",
-    )
-    parser.add_argument(
-        "--compare",
-        nargs="?",
-        const="",
-        default=None,
-        metavar="CONFIG_B",
-        help="run A (this config) and B (CONFIG_B, default the same config) "
-        "each in a fresh process, one after the other, and print A / B",
-    )
-    parser.add_argument(
-        "--compare-options",
-        nargs="+",
-        action=DictAction,
-        help="cfg options of run B only (applied after --cfg-options)",
-    )
-    parser.add_argument(
-        "--compare-no-cp",
-        action="store_true",
-        help="run B with every checkpointing switch off (run A: --with-cp / "
-        "--no-cp or the config's)",
-    )
-    parser.add_argument(
-        "--compare-pythonpath",
-        default=None,
-        metavar="DIR",
-        help="PYTHONPATH of run B, e.g. another checkout of mtcp",
-    )
-    parser.add_argument(
-        "--inference-only",
-        action="store_true",
-        help="no training: the peak memory is that of inference",
-    )
-    parser.add_argument("--label", default=None, help="the run's column name")
-    parser.add_argument("--save-batch", metavar="FILE", help="write the batch to FILE")
-    parser.add_argument("--batch-file", metavar="FILE", help="measure FILE's batch")
-    parser.add_argument("--json", action="store_true", help="print JSON only")
-    parser.add_argument("--cfg-options", nargs="+", action=DictAction)
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    add = parser.add_argument
+    add("config", help="a config with a model (and, to train, an optim_wrapper)")
+    add("--input-size", type=int, nargs=2, default=(448, 576), metavar=("H", "W"))
+    add("--batch-size", type=int, default=2)
+    add("--amp", choices=list(AMP_DTYPES), default="none")
+    add("--with-cp", action="store_const", const=True, dest="with_cp")
+    add("--no-cp", action="store_const", const=False, dest="with_cp")
+    add("--warmup", type=int, default=1, help="untimed steps first")
+    add("--repeats", type=int, default=3, help="timed steps")
+    add("--inference-only", action="store_true")
+    add("--cfm-only", action="store_true")
+    add("--memory-breakdown", type=int, default=0, metavar="N")
+    add("--flops", type=int, nargs="?", const=0, default=None, metavar="N")
+    add("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    add("--cfg-options", nargs="+", action=DictAction)
+    add("--compare", nargs="?", const="", default=None, metavar="CONFIG_B")
+    add("--compare-options", nargs="+", action=DictAction, help="B's, over A's")
+    add("--compare-no-cp", action="store_true", help="B without checkpointing")
+    add("--child", choices=("A", "B"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.repeats < 1 or args.warmup < 0:
         parser.error("--repeats must be >= 1 and --warmup >= 0")
-    if args.compare is not None and args.compare_naive:
-        parser.error("--compare and --compare-naive exclude each other")
-    if args.compare is None and (
-        args.compare_options or args.compare_no_cp or args.compare_pythonpath
-    ):
-        parser.error("--compare-options/-no-cp/-pythonpath need --compare")
+    if args.compare is None and (args.compare_options or args.compare_no_cp):
+        parser.error("--compare-options and --compare-no-cp need --compare")
+    if args.inference_only and args.cfm_only:
+        parser.error("--inference-only and --cfm-only exclude each other")
+    if args.memory_breakdown and (args.inference_only or args.cfm_only):
+        parser.error("--memory-breakdown measures a training step")
+    if args.memory_breakdown and args.device != "cpu":
+        parser.error("--memory-breakdown splits the process's RSS: --device cpu")
     return args
 
 
-def run_benchmark(args: argparse.Namespace) -> Dict[str, object]:
-    """Measure one configuration of the model in this process."""
-    device = torch.device(args.device)
-    if args.threads is not None:
-        torch.set_num_threads(args.threads)
-    torch.manual_seed(args.seed)
-    cfg = load_config(args.config, args.cfg_options, args.cfm_attention, args.with_cp)
-    model = build_model(cfg, device, args.channels_last)
-    if args.batch_file:
-        data = load_batch(args.batch_file, model)
-    else:
-        data = make_batch(model, args.batch_size, args.input_size, args.seed)
-    if args.save_batch:
-        save_batch(data, args.save_batch)
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def _peak(device: torch.device) -> int:
+    if device.type == "cuda":
+        return torch.cuda.max_memory_allocated(device)
+    return max_rss_bytes()
+
+
+def _stats(values: Sequence[float]) -> Dict[str, float]:
+    return dict(median=statistics.median(values), min=min(values), max=max(values))
+
+
+def measure_training(args, cfg, model, data, device) -> Dict[str, object]:
+    """Time ``model.train_step``; ``--memory-breakdown`` tracks the last."""
+    optim_wrapper = build_benchmark_optim_wrapper(model, cfg, args.amp)
+    tracker = SavedTensorTracker(model, args.memory_breakdown or 1)
+    times, cpu_times = [], []
+    model.train()
+    for i in range(args.warmup + args.repeats):
+        last = i == args.warmup + args.repeats - 1
+        _sync(device)
+        start, cpu_start = time.perf_counter(), time.process_time()
+        with tracker.track() if last and args.memory_breakdown else nullcontext():
+            log_vars = model.train_step(data, optim_wrapper)
+        _sync(device)
+        if i >= args.warmup:
+            times.append(time.perf_counter() - start)
+            cpu_times.append(time.process_time() - cpu_start)
     result = dict(
-        label=args.label,
-        config=args.config,
-        device=str(device),
-        torch=torch.__version__,
-        threads=torch.get_num_threads(),
-        input_size=list(args.input_size),
-        batch_size=args.batch_size,
-        amp=args.amp,
-        channels_last=args.channels_last,
-        with_cp=args.with_cp,
-        cfm_attention=(cfg.model.get("cfm") or {}).get("attention", "sdpa"),
-        **count_parameters(model),
+        train_step_s=_stats(times),
+        train_step_cpu_s=_stats(cpu_times),
+        train_peak_bytes=_peak(device),
+        loss=float(log_vars["loss"]),
     )
-    if device.type == "cpu":
-        result["rss_after_build_bytes"] = max_rss_bytes()
-    if not args.inference_only:
-        optim_wrapper = build_optim_wrapper(model, args.amp, device)
-        train = time_train_steps(
-            model, data, optim_wrapper, args.warmup, args.repeats, device
+    if args.memory_breakdown:
+        state = optim_wrapper.optimizer.state.values()
+        trainable = [p for p in model.parameters() if p.requires_grad]
+        result["breakdown"] = dict(
+            weights=sum(p.nbytes for p in model.parameters()),
+            gradients=sum(p.nbytes for p in trainable),
+            optimizer_state=sum(
+                t.nbytes for s in state for t in s.values() if torch.is_tensor(t)
+            ),
+            saved=dict(tracker.saved),
+            rss_at_backward=tracker.rss_at_backward,
         )
-        result["train_step_s"] = summarize(train["times"])
-        result["train_step_cpu_s"] = summarize(train["cpu_times"])
-        result["train_peak_bytes"] = train["peak_bytes"]
-        result["losses"] = train["losses"]
-    repeats = args.repeats if args.inference_repeats is None else args.inference_repeats
+    return result
+
+
+def measure_inference(args, model, data, device) -> Dict[str, object]:
+    """Seconds per image of ``model.test_step`` (autocast with --amp)."""
+    dtype = AMP_DTYPES[args.amp]
+    autocast = torch.autocast(device.type, dtype) if dtype else nullcontext()
+    times = []
+    model.eval()
+    with torch.no_grad(), autocast:
+        for i in range(args.warmup + args.repeats):
+            _sync(device)
+            start = time.perf_counter()
+            model.test_step(data)
+            _sync(device)
+            if i >= args.warmup:
+                times.append((time.perf_counter() - start) / len(data["inputs"]))
+    return dict(inference_s_per_image=_stats(times), inference_peak_bytes=_peak(device))
+
+
+def measure_cfm(args, cfg, device) -> Dict[str, object]:
+    """One CFM of the config (its task decoders' channels, one auxiliary
+    map per other task), forward + backward on random maps at stride 4. The
+    peak is the rise over the memory before the steps; on CPU that of the
+    high-water mark, which a warm-up step would already have raised."""
+    cfm_cfg = dict(cfg.model.get("cfm") or {}, type="CoherenceFusionModule")
+    cfm_cfg.pop("coherence_weight", None)
+    cfm_cfg.update(channels=cfg.model.decoder.in_channels)
+    cfm = MODELS.build(dict(cfm_cfg, num_aux=len(cfg.model.tasks) - 1)).to(device)
+    shape = (args.batch_size, cfm.channels, *(s // 4 for s in args.input_size))
+    main = torch.randn(shape, device=device, requires_grad=True)
+    aux = [torch.randn(shape, device=device) for _ in range(cfm.num_aux)]
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+    before = torch.cuda.memory_allocated(device) if device.type == "cuda" else None
+    before = max_rss_bytes() if before is None else before
+    times = []
+    for i in range(args.warmup + args.repeats):
+        start = time.perf_counter()
+        out, loss = cfm(main, aux)
+        (out.square().mean() + loss).backward()
+        _sync(device)
+        if i >= args.warmup:
+            times.append(time.perf_counter() - start)
+    params = sum(p.numel() for p in cfm.parameters())
+    return dict(
+        params=params, cfm_s=_stats(times), cfm_peak_bytes=_peak(device) - before
+    )
+
+
+def run_benchmark(args: argparse.Namespace) -> Dict[str, object]:
+    """Measure in this process: the command's run, or its A or B."""
+    rss_start = current_rss_bytes() if args.memory_breakdown else None
+    device = torch.device(args.device)
+    torch.manual_seed(0)
+    config, options, with_cp = args.config, dict(args.cfg_options or {}), args.with_cp
+    if args.child == "B":
+        config = args.compare or config
+        options.update(args.compare_options or {})
+        with_cp = False if args.compare_no_cp else with_cp
+    cfg = load_config(config, options, with_cp)
+    result = dict(label=args.child, config=config, with_cp=with_cp)
+    result["device"] = f"{device} / {torch.get_num_threads()}"
+    if args.cfm_only:
+        return dict(result, **measure_cfm(args, cfg, device))
+    model = build_model(cfg, device)
+    result["params"] = sum(p.numel() for p in model.parameters())
+    data = synthetic_batch(model, args.batch_size, args.input_size)
     if args.inference_only:
-        repeats = max(repeats, 1)
-    if repeats > 0:
-        if device.type == "cuda":
-            torch.cuda.reset_peak_memory_stats(device)
-        result["inference_s_per_image"] = summarize(
-            time_inference(model, data, args.warmup, repeats, device, args.amp)
-        )
-        if args.inference_only:
-            result["inference_peak_bytes"] = (
-                torch.cuda.max_memory_allocated(device)
-                if device.type == "cuda"
-                else max_rss_bytes()
-            )
-    if not args.no_flops:
-        if args.flops_depth > 0:
-            total, by_module = count_flops(model, data, args.flops_depth)
-            result["gflops_by_module"] = {k: v / 1e9 for k, v in by_module.items()}
-        else:
-            total = count_flops(model, data)
-        result["gflops_per_image"] = total / 1e9
-    return result
-
-
-def _child_command(
-    args: argparse.Namespace,
-    attention: Optional[str] = None,
-    config: Optional[str] = None,
-    cfg_options: Optional[dict] = None,
-    with_cp: Optional[bool] = None,
-    label: Optional[str] = None,
-) -> List[str]:
-    """This script's command line for one run, with ``--json``: ``args``
-    with the given overrides (``cfg_options`` replaces ``--cfg-options``,
-    ``with_cp`` None keeps ``args.with_cp``)."""
-    cmd = [sys.executable, __file__, config or args.config, "--json"]
-    cmd += ["--input-size", *map(str, args.input_size)]
-    cmd += ["--batch-size", str(args.batch_size), "--amp", args.amp]
-    cmd += ["--warmup", str(args.warmup), "--repeats", str(args.repeats)]
-    cmd += ["--device", args.device, "--seed", str(args.seed)]
-    if args.threads is not None:
-        cmd += ["--threads", str(args.threads)]
-    attention = attention or args.cfm_attention
-    if attention is not None:
-        cmd += ["--cfm-attention", attention]
-    if args.inference_repeats is not None:
-        cmd += ["--inference-repeats", str(args.inference_repeats)]
-    for flag in ("channels_last", "no_flops", "inference_only"):
-        if getattr(args, flag):
-            cmd.append("--" + flag.replace("_", "-"))
-    with_cp = args.with_cp if with_cp is None else with_cp
-    if with_cp is not None:
-        cmd.append("--with-cp" if with_cp else "--no-cp")
-    if label is not None:
-        cmd += ["--label", label]
-    cfg_options = args.cfg_options if cfg_options is None else cfg_options
-    if cfg_options:
-        cmd.append("--cfg-options")
-        cmd += _flatten_options(cfg_options)
-    return cmd
-
-
-def _flatten_options(options: dict, prefix: str = "") -> List[str]:
-    """``--cfg-options`` as ``key=value`` strings that DictAction parses back
-    (nested dicts become dotted keys, lists ``[a,b]``, strings quoted)."""
-    items = []
-    for key, value in options.items():
-        if isinstance(value, dict):
-            items += _flatten_options(value, f"{prefix}{key}.")
-        else:
-            items.append(f"{prefix}{key}={_option_value(value)}")
-    return items
-
-
-def _option_value(value) -> str:
-    if isinstance(value, (list, tuple)):
-        return "[" + ",".join(_option_value(v) for v in value) + "]"
-    if isinstance(value, str):
-        return f"'{value}'"
-    return str(value)
-
-
-def run_child(
-    cmd: List[str], label: str, pythonpath: Optional[str] = None
-) -> Dict[str, object]:
-    """Run one measurement in a fresh process (the RSS peak of one run must
-    not hide another's) and print its JSON as soon as it is known.
-
-    A run that fails (e.g. killed when it runs out of memory) is returned as
-    ``dict(label=..., failed=reason)`` so the other runs' figures are kept.
-    """
-    env = None
-    if pythonpath is not None:
-        env = dict(os.environ, PYTHONPATH=pythonpath)
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
-    if proc.returncode != 0:
-        print(proc.stderr[-3000:], file=sys.stderr)
-        if proc.returncode < 0:
-            # e.g. the out-of-memory killer
-            reason = f"killed by signal {-proc.returncode}"
-        else:
-            last = (proc.stderr.strip().splitlines() or ["no output"])[-1]
-            reason = f"exit {proc.returncode}: {last}"
-        result = dict(label=label, failed=reason)
+        result.update(measure_inference(args, model, data, device))
     else:
-        result = json.loads(proc.stdout.strip().splitlines()[-1])
-        result["label"] = label
-    print(json.dumps(result), flush=True)
+        result.update(measure_training(args, cfg, model, data, device))
+        if args.memory_breakdown:
+            result["breakdown"]["rss_start"] = rss_start
+    if args.flops is not None:
+        total, by_module = count_flops(model, data, args.flops)
+        result["gflops_per_image"] = total / 1e9
+        result["gflops_by_module"] = {k: v / 1e9 for k, v in by_module.items()}
     return result
 
 
-def compare_naive(args: argparse.Namespace) -> List[Dict[str, object]]:
-    """Measure both CFM attentions, each in a fresh process."""
-    return [
-        run_child(_child_command(args, attention), f"cfm={attention}")
-        for attention in ("sdpa", "naive")
-    ]
+def run_child(argv: List[str], label: str) -> Dict[str, object]:
+    """Run A or B of ``--compare`` in a fresh process (the RSS peak of one
+    must not hide the other's); a failed run (e.g. killed when out of
+    memory) is returned as ``dict(label, failed=reason)``."""
+    cmd = [sys.executable, os.path.abspath(__file__), *argv, "--child", label]
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    if proc.returncode == 0:
+        return json.loads(proc.stdout.strip().splitlines()[-1])
+    print(proc.stderr[-3000:], file=sys.stderr)
+    last = (proc.stderr.strip().splitlines() or ["no output"])[-1]
+    signal = f"killed by signal {-proc.returncode}" if proc.returncode < 0 else None
+    return dict(label=label, failed=signal or last)
 
 
-def compare_runs(args: argparse.Namespace) -> List[Dict[str, object]]:
-    """Run A (``args``) and B (``--compare`` CONFIG_B, ``--compare-options``
-    over ``--cfg-options``, ``--compare-no-cp``, ``--compare-pythonpath``),
-    each in a fresh process, A first."""
-    options_b = dict(args.cfg_options or {})
-    options_b.update(args.compare_options or {})
-    config_b = args.compare or args.config
-    label_b = "B"
-    if args.compare_pythonpath:
-        label_b += f" (PYTHONPATH={args.compare_pythonpath})"
-    if args.compare_no_cp:
-        label_b += " no-cp"
-    with tempfile.TemporaryDirectory() as tmp:
-        # B measures A's batch (which B's checkout may not know how to make)
-        batch = str(Path(tmp) / "batch.pth")
-        cmd_a = _child_command(args, label="A") + ["--save-batch", batch]
-        run_a = run_child(cmd_a, "A")
-        cmd_b = _child_command(
-            args,
-            config=config_b,
-            cfg_options=options_b,
-            with_cp=False if args.compare_no_cp else None,
-            label=label_b,
+# (title, result key, unit, decimals); timings: median [min, max] of the steps
+ROWS = (
+    ("device / threads", "device", None, None),
+    ("params (M)", "params", 1e6, 2),
+    ("GFLOPs / image (fwd)", "gflops_per_image", 1, 1),
+    ("train step s, median [min, max]", "train_step_s", 1, 3),
+    ("train step CPU s (all threads), median [min, max]", "train_step_cpu_s", 1, 3),
+    ("train peak memory (GiB)", "train_peak_bytes", GIB, 2),
+    ("inference s / image, median [min, max]", "inference_s_per_image", 1, 3),
+    ("inference peak memory (GiB)", "inference_peak_bytes", GIB, 2),
+    ("CFM forward + backward s, median [min, max]", "cfm_s", 1, 3),
+    ("CFM peak memory above its inputs (GiB)", "cfm_peak_bytes", GIB, 3),
+    ("total loss (last step)", "loss", 1, 3),
+)
+
+
+def _cell(result: dict, key: str, unit: float, decimals: int) -> str:
+    value = result.get(key, result.get("failed", "-"))
+    if isinstance(value, dict):
+        return "{median:.{d}f} [{min:.{d}f}, {max:.{d}f}]".format(d=decimals, **value)
+    return value if isinstance(value, str) else f"{value / unit:.{decimals}f}"
+
+
+def format_table(results: Sequence[Dict[str, object]]) -> str:
+    """A Markdown table, a column per run (a failed one says why) and a row
+    per figure some run has; for two runs, the ratios A / B."""
+    names = [r["label"] or os.path.basename(r["config"]) for r in results]
+    lines = ["| | " + " | ".join(names) + " |", "|---" * (len(results) + 1) + "|"]
+    for title, key, *fmt in ROWS:
+        if any(key in r for r in results):
+            cells = " | ".join(_cell(r, key, *fmt) for r in results)
+            lines.append(f"| {title} | {cells} |")
+    if len(results) == 2:
+        a, b = (
+            {k: v["median"] if isinstance(v, dict) else v for k, v in r.items()}
+            for r in results
         )
-        if "failed" not in run_a:
-            cmd_b += ["--batch-file", batch]
-        return [run_a, run_child(cmd_b, label_b, args.compare_pythonpath)]
+        ratios = ", ".join(
+            f"{title.split(',')[0]} x{a[key] / b[key]:.2f}"
+            for title, key, _, _ in ROWS[3:-1]
+            if key in a and key in b and b[key]
+        )
+        lines += [f"\nA / B: {ratios}"] if ratios else []
+    return "\n".join(lines)
+
+
+def format_breakdown(result: Dict[str, object]) -> str:
+    """Where the peak of the last training step went, a Markdown table."""
+    parts, peak = result["breakdown"], result["train_peak_bytes"]
+    saved = sorted(parts["saved"].items(), key=lambda kv: -kv[1])
+    rows = [
+        ("process before the model (Python, torch, mmcv)", parts["rss_start"]),
+        ("weights", parts["weights"]),
+        ("gradients", parts["gradients"]),
+        ("optimizer state", parts["optimizer_state"]),
+        ("activations saved for the backward (all)", sum(v for _, v in saved)),
+    ]
+    unattributed = peak - sum(v for _, v in rows)
+    rows += [(f"- `{name}`", v) for name, v in saved if v >= 2**20]
+    rows += [("unattributed (backward/optimizer transients, allocator)", unattributed)]
+    rows += [("**peak RSS of the step**", peak)]
+    lines = ["| part | GiB | share of peak |", "|---|---|---|"]
+    lines += [f"| {n} | {v / GIB:.3f} | {100 * v / peak:.1f} % |" for n, v in rows]
+    at_backward = parts["rss_at_backward"] or 0
+    return "\n".join(
+        lines + [f"\nRSS at the start of the backward: {at_backward / GIB:.3f} GiB"]
+    )
 
 
 def main(argv: Optional[Sequence[str]] = None) -> None:
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = parse_args(argv)
-    if args.compare is not None:
-        results = compare_runs(args)
-    elif args.compare_naive:
-        results = compare_naive(args)
-    else:
+    if args.child:
+        print(json.dumps(run_benchmark(args)))
+        return
+    if args.compare is None:
         results = [run_benchmark(args)]
-    if args.json:
-        for result in results:
-            print(json.dumps(result))
-        return
-    first = next((r for r in results if "failed" not in r), None)
-    if first is None:
-        print(format_table(results))
-        return
+    else:
+        results = [run_child(argv, "A"), run_child(argv, "B")]
     print(
-        f"{first['config']}: input {first['input_size'][0]}x{first['input_size'][1]}, "
-        f"batch {first['batch_size']}, amp {first['amp']}, channels_last "
-        f"{first['channels_last']}, with_cp {first['with_cp']}, torch "
-        f"{first['torch']}; {args.warmup} warm-up, {args.repeats} timed repeats"
+        f"{args.config}: input {args.input_size[0]}x{args.input_size[1]}, batch "
+        f"{args.batch_size}, amp {args.amp}, {args.warmup} warm-up and "
+        f"{args.repeats} timed steps, torch {torch.__version__}"
     )
     print(format_table(results))
     for result in results:
-        if result.get("gflops_by_module"):
-            print(
-                f"\nforward GFLOPs / image by module ({result.get('label') or 'run'})"
-            )
-            for name, gflops in result["gflops_by_module"].items():
-                print(f"  {name}: {gflops:.1f}")
+        for name, gflops in result.get("gflops_by_module", {}).items():
+            print(f"  forward GFLOPs / image of {name}: {gflops:.1f}")
+        if "breakdown" in result:
+            print("\n" + format_breakdown(result))
 
 
 if __name__ == "__main__":

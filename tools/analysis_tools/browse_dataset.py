@@ -20,6 +20,7 @@ from mmengine.registry import init_default_scope
 from mmseg.registry import DATASETS
 
 from mtcp.structures import TASKS
+from mtcp.utils import find_config
 from mtcp.visualization.colorize import colorize_task
 
 
@@ -37,7 +38,9 @@ def render_sample(sample: dict, metainfo: dict) -> np.ndarray:
 
 def parse_args():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("config", help="config whose train_dataloader.dataset is shown")
+    parser.add_argument(
+        "config", help="config (or mtcp config name) whose training set is shown"
+    )
     parser.add_argument("--output-dir", default="work_dirs/browse_dataset")
     parser.add_argument("--num", type=int, default=10, help="samples to write")
     parser.add_argument(
@@ -48,7 +51,7 @@ def parse_args():
 
 def main():
     args = parse_args()
-    cfg = Config.fromfile(args.config)
+    cfg = Config.fromfile(find_config(args.config))
     if args.cfg_options:
         cfg.merge_from_dict(args.cfg_options)
     init_default_scope(cfg.get("default_scope", "mmseg"))

@@ -1,4 +1,4 @@
-"""The MT-CP model at paper size (SPEC sections 1-5).
+"""The MT-CP model at paper size (docs/model.md).
 
 Shared backbone: mmseg's Mask2Former Swin-S (ADE20K) with C = 256; one
 hierarchical task decoder per task; CFM, SRM and heads. ``tasks`` and

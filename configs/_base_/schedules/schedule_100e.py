@@ -1,5 +1,6 @@
-# The training recipe of the reference code (SPEC section 8): AdamW, poly decay
-# with power 0.9 over 100 epochs, updated every iteration.
+# The training recipe of the paper's public reference code (the paper gives
+# none): AdamW, poly decay with power 0.9 over 100 epochs, updated every
+# iteration.
 max_epochs = 100
 
 optim_wrapper = dict(

@@ -1,4 +1,4 @@
-"""Hierarchical window-attention task decoder (SPEC section 2)."""
+"""Hierarchical window-attention task decoder (docs/model.md)."""
 
 from functools import partial
 from typing import List, Sequence, Tuple

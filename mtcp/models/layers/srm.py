@@ -15,7 +15,7 @@ from .cbam import CBAM
 
 @MODELS.register_module()
 class SpatialRefinementModule(BaseModule):
-    """Refine a map with one of the task decoder's stages (SPEC section 4).
+    """Refine a map with one of the task decoder's stages (docs/model.md).
 
     ``x' = CBAM(x)`` resized (bilinear) to the size of ``b``,
     ``b' = CBAM(b)``; ``concat(x', b')`` feeds two parallel Conv1x1-BN-ReLU

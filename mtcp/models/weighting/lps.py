@@ -55,7 +55,7 @@ def clamp_and_normalise(
 
 @MODELS.register_module()
 class LPS(BaseWeighting):
-    """Loss Prioritization Scheme (MT-CP, SPEC section 6).
+    """Loss Prioritization Scheme (MT-CP, the paper's Eqs. 3-7).
 
     Per task ``L_t = log(1 + l_t) + (1/S) sum_s log(1 + l_t^(s))`` (Eq. 3),
     total ``sum_t w_t L_t`` plus the coherence terms (Eq. 7). At the end of
