@@ -214,7 +214,8 @@ def average_precision(counts: np.ndarray) -> float:
     recall, first = np.unique(recall, return_index=True)
     if len(recall) < 2:
         return 0.0
-    grid = np.linspace(0, 1, 101)
+    # MATLAB's 0:.01:1, up to the last bit
+    grid = np.arange(101) / 100
     inside = (grid >= recall[0]) & (grid <= recall[-1])
     return float(np.interp(grid[inside], recall, precision[first]).sum() / 100)
 
