@@ -83,48 +83,18 @@ class ExactMatcher:
         rows, cols = rows[order], cols[order]
         node = np.full(len(union), -1, dtype=np.int64)
         node[used_rows] = np.arange(len(used_rows))
+        # a maximum matching of one map, restricted to the next map's
+        # pixels, is a matching there: augment it instead of starting over
+        mate = np.full(len(used_rows), -1, dtype=np.int64)
         for k, pred in enumerate(preds):
             present = node[np.searchsorted(union, pred)]
-            present = present[present >= 0]
-            if len(present):
-                sizes[k] = self._max_flow(
-                    present, rows, cols, len(used_rows), len(used_cols)
-                )
+            member = np.zeros(len(used_rows), dtype=bool)
+            member[present[present >= 0]] = True
+            mate[~member] = -1
+            chosen = member[rows]
+            mate = _augment(rows[chosen], cols[chosen], mate, len(used_cols))
+            sizes[k] = int(np.count_nonzero(mate >= 0))
         return sizes
-
-    @staticmethod
-    def _max_flow(
-        present: np.ndarray,
-        rows: np.ndarray,
-        cols: np.ndarray,
-        num_rows: int,
-        num_cols: int,
-    ) -> int:
-        """Maximum matching size between the ``present`` predicted pixels
-        and all ground-truth pixels, over the pairs (rows, cols) sorted by
-        row then column."""
-        member = np.zeros(num_rows, dtype=bool)
-        member[present] = True
-        chosen = member[rows]
-        sink = num_rows + num_cols + 1
-        # nodes: 0 source, 1.. predicted, num_rows + 1.. ground truth, sink
-        indices = np.concatenate(
-            [present + 1, cols[chosen] + num_rows + 1, np.full(num_cols, sink)]
-        )
-        degree = np.concatenate(
-            [
-                [len(present)],
-                np.bincount(rows[chosen], minlength=num_rows),
-                np.ones(num_cols, dtype=np.int64),
-                [0],
-            ]
-        )
-        indptr = np.concatenate([[0], np.cumsum(degree)])
-        network = csr_matrix(
-            (np.ones(len(indices), dtype=np.int32), indices, indptr),
-            shape=(sink + 1, sink + 1),
-        )
-        return int(maximum_flow(network, 0, sink, method="dinic").flow_value)
 
     def _pairs(self, pred: np.ndarray, gt: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
         """Candidate pairs (index into ``pred``, index into ``gt``)."""
@@ -177,3 +147,75 @@ class BSDSMatcher:
                 )
                 counts[k] = np.count_nonzero(match_gt), np.count_nonzero(match_pred)
         return counts
+
+
+def _augment(
+    rows: np.ndarray, cols: np.ndarray, mate: np.ndarray, num_cols: int
+) -> np.ndarray:
+    """Grow a matching to a maximum one.
+
+    Args:
+        rows (np.ndarray): Row of each candidate pair.
+        cols (np.ndarray): Column of each candidate pair.
+        mate (np.ndarray): Column matched to each row, or -1; every matched
+            pair is a candidate pair.
+        num_cols (int): Number of columns.
+
+    Returns:
+        np.ndarray: ``mate`` of a maximum matching.
+
+    The flow network of the matching's residual graph (source -> free row
+    -> column along an unmatched pair, column -> its matched row, free
+    column -> sink) has a maximum flow equal to the number of augmenting
+    paths still to apply (Dinic's algorithm, scipy's ``maximum_flow``).
+    """
+    num_rows = len(mate)
+    matched = mate[rows] == cols
+    col_mate = np.full(num_cols, -1, dtype=np.int64)
+    col_mate[mate[mate >= 0]] = np.flatnonzero(mate >= 0)
+    free_rows = np.flatnonzero(mate < 0)
+    free_rows = free_rows[np.isin(free_rows, rows[~matched])]
+    free_cols = np.flatnonzero(col_mate < 0)
+    if not len(free_rows) or not len(free_cols):
+        return mate
+    sink = num_rows + num_cols + 1
+    # nodes: 0 source, 1.. rows, num_rows + 1.. columns, sink
+    tails = np.concatenate(
+        [
+            np.zeros(len(free_rows), dtype=np.int64),
+            rows[~matched] + 1,
+            cols[matched] + num_rows + 1,
+            free_cols + num_rows + 1,
+        ]
+    )
+    heads = np.concatenate(
+        [
+            free_rows + 1,
+            cols[~matched] + num_rows + 1,
+            rows[matched] + 1,
+            np.full(len(free_cols), sink),
+        ]
+    )
+    network = csr_matrix(
+        (np.ones(len(tails), dtype=np.int32), (tails, heads)),
+        shape=(sink + 1, sink + 1),
+    )
+    result = maximum_flow(network, 0, sink, method="dinic")
+    if result.flow_value == 0:
+        return mate
+    flow = result.flow
+    gained = _entries(flow, rows[~matched] + 1, cols[~matched] + num_rows + 1) > 0
+    released = _entries(flow, cols[matched] + num_rows + 1, rows[matched] + 1) > 0
+    mate = mate.copy()
+    mate[rows[matched][released]] = -1
+    mate[rows[~matched][gained]] = cols[~matched][gained]
+    return mate
+
+
+def _entries(matrix: csr_matrix, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+    """Values of a CSR matrix with sorted indices at (rows, cols), each of
+    which is a stored entry."""
+    size = matrix.shape[1]
+    keys = np.repeat(np.arange(matrix.shape[0]), np.diff(matrix.indptr)) * size
+    keys += matrix.indices
+    return matrix.data[np.searchsorted(keys, rows * size + cols)]
