@@ -14,8 +14,9 @@ and calls ``edgesNmsMex(E, O, 1, 5, 1.01, 1)`` (SEISM
 Toolbox): a nonzero pixel is zeroed when 1.01 times its value is below the
 bilinearly interpolated value one pixel away on either side along the
 orientation (coordinates clamped to ``[0, size - 1.001]``), then pixels
-within 5 of the border are scaled by their distance to it over 5. Every
-step runs in single precision here as there; ``convTri`` is a separable
+within 5 of the border are scaled by their distance to it over 5. The maps
+are single precision here as there (the filter below is summed in double,
+then rounded); ``convTri`` is a separable
 ``[1 2 3 4 5 4 3 2 1] / 25`` filter with symmetric padding (Piotr's
 toolbox ``convTri.m``, ``convConst.cpp``) and ``gradient2`` takes central
 differences inside and one-sided ones on the border (``gradientMex.cpp``),
