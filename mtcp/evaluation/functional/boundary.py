@@ -37,8 +37,6 @@ from .edge_nms import edge_nms
 
 VARIANTS = ("png", "nms")
 MATCHERS = ("exact", "bsds")
-# columns of the per-threshold counts
-COUNT_NAMES = ("cntR", "sumR", "cntP", "sumP")
 
 
 def protocol_thresholds(variant: str) -> np.ndarray:
@@ -75,6 +73,7 @@ def resolve_thresholds(
 
 
 def check_variant(variant: str) -> None:
+    """Fail unless ``variant`` is one of :data:`VARIANTS`."""
     if variant not in VARIANTS:
         raise ValueError(f"boundary variant must be one of {VARIANTS}, got {variant!r}")
 
