@@ -1,5 +1,6 @@
 from .metrics import (
     BaseMeter,
+    BoundaryMeter,
     DepthMeter,
     MultiTaskMetric,
     NormalsMeter,
@@ -10,6 +11,7 @@ from .metrics import (
 
 __all__ = [
     "BaseMeter",
+    "BoundaryMeter",
     "DepthMeter",
     "MultiTaskMetric",
     "NormalsMeter",
