@@ -22,7 +22,8 @@ class PascalContextMTDataset(BaseMultiTaskDataset):
         <data_root>/human_parts/<id>.mat             PASCAL-Part, 6-part grouping
         <data_root>/sal_distill/<id>.png             saliency = v / 255 > 0.5
         <data_root>/normals_distill/<id>.png         2 * v / 255 - 1
-        <data_root>/edge/<id>.npy | .png             (our layout, see docs/data.md)
+        <data_root>/pascal-context/trainval/<id>.mat  edge: the context LabelMap
+                                                      (or edge/<id>.png | .npy)
         <data_root>/ImageSets/Context/<split>.txt
 
     Semseg has 21 classes (background + 20 VOC classes, 255 ignore); parts 7
@@ -38,7 +39,7 @@ class PascalContextMTDataset(BaseMultiTaskDataset):
         parts="human_parts",
         saliency="sal_distill",
         normals="normals_distill",
-        edge="edge",
+        edge=("pascal-context/trainval", "edge"),
     )
     IMG_SUFFIXES = (".jpg",)
     SPLIT_FILE = "ImageSets/Context/{split}.txt"

@@ -160,6 +160,11 @@ class BaseTaskKind:
             )
         return int(num_classes)
 
+    def loss_target(self, gt: torch.Tensor) -> torch.Tensor:
+        """The stacked labels (B, C, H, W) as the loss takes them (a kind
+        whose labels are stored in another form converts them here)."""
+        return gt
+
     def labelled(self, gt: torch.Tensor) -> torch.Tensor:
         """Boolean (B, 1, H, W) mask of the labelled pixels of ``gt``."""
         return gt != self.pad_value

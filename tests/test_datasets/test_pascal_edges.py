@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from scipy.io import savemat
 
-from mtcp.datasets.pascal_edges import laplacian_edges, load_context_label_map
+from mtcp.tasks.boundary import laplacian_edges, load_context_label_map
 
 
 def test_laplacian_edges_by_hand():
@@ -26,9 +26,9 @@ def test_load_context_label_map(tmp_path):
     label_map = np.arange(12, dtype=np.uint16).reshape(3, 4) + 400
     path = str(tmp_path / "2008_000002.mat")
     savemat(path, {"LabelMap": label_map})
-    loaded = load_context_label_map(path)
+    loaded = load_context_label_map(open(path, "rb").read(), path)
     assert loaded.dtype == np.int32
     np.testing.assert_array_equal(loaded, label_map)
     savemat(path, {"labels": label_map})
     with pytest.raises(KeyError, match="2008_000002.mat: no 'LabelMap'"):
-        load_context_label_map(path)
+        load_context_label_map(open(path, "rb").read(), path)

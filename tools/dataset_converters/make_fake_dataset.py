@@ -5,7 +5,8 @@ labels are written with the on-disk conventions of the real packages (NYUD
 labels shifted by one with 0 unlabeled, PASCAL-Part ``.mat`` human parts,
 soft saliency PNGs, ...), so the real loaders can be exercised without the
 real data. Layouts: ``nyud`` (older package: .jpg images, .npy normals and
-edges), ``nyud-png`` (re-hosted: .png images, normals and edges), ``pascal``,
+edges), ``nyud-png`` (re-hosted: .png images, normals and edges), ``pascal``
+(with the PASCAL-Context label maps the edges come from),
 ``cityscapes`` (the official layout: ``labelIds`` and ``labelTrainIds``,
 16-bit disparity and camera JSON) and ``folder`` (the default layout of
 :class:`mtcp.datasets.MultiTaskFolderDataset`: ``images/``, ``semseg/`` with
@@ -48,6 +49,8 @@ NYUD_CLASS_MAP = np.array([0, 1, 21, 28, 39], dtype=np.uint8)
 # scene class -> VOC index: background, chair (box), bottle (ball), person
 PASCAL_CLASS_MAP = np.array([0, 9, 5, 15], dtype=np.uint8)
 PASCAL_CLASS_NAMES = {9: "chair", 5: "bottle", 15: "person"}
+# scene class -> PASCAL-Context label (of 459): wall, box, ball, person
+PASCAL_CONTEXT_LABELS = np.array([443, 59, 258, 284], dtype=np.uint16)
 # grouped part -> PASCAL-Part names (left, right) used to write it
 PART_NAMES = {
     1: ("head", "hair"),
@@ -76,9 +79,7 @@ def encode_pascal_part_mat(
         objs[0, i] = (name, np.array([[index]]), mask.astype(np.uint8), part_arr)
     anno = np.zeros((1, 1), dtype=[("imname", "O"), ("objects", "O")])
     anno[0, 0] = (imname, objs)
-    buf = io.BytesIO()
-    savemat(buf, {"anno": anno})
-    return buf.getvalue()
+    return _mat_bytes({"anno": anno})
 
 
 def _normals_to_png(normals: np.ndarray) -> np.ndarray:
@@ -186,7 +187,20 @@ def _write_pascal_item(root, img_id, scene, rng) -> None:
         _normals_to_png(scene["normals"]),
         rgb=True,
     )
-    _save_png(osp.join(root, "edge", img_id + ".png"), scene["edge"] * 255)
+    # the PASCAL-Context label map (459 classes): the scene's classes and
+    # parts as context labels, some above 255
+    context = PASCAL_CONTEXT_LABELS[scene["semseg"]].astype(np.uint16)
+    context[scene["parts"] != 255] += scene["parts"][scene["parts"] != 255]
+    _write(
+        osp.join(root, "pascal-context", "trainval", img_id + ".mat"),
+        _mat_bytes({"LabelMap": context}),
+    )
+
+
+def _mat_bytes(content: dict) -> bytes:
+    buf = io.BytesIO()
+    savemat(buf, content)
+    return buf.getvalue()
 
 
 def _write_cityscapes_item(root, split, stem, scene, rng, drop) -> None:

@@ -50,6 +50,8 @@ class BoundaryMeter(BaseMeter):
             to ``'exact'``.
         num_workers (int): Processes for :meth:`statistics_many`; 0 or 1
             evaluates in this process. Defaults to 0.
+        ignore_index (int): Label value of unlabelled pixels; an image
+            labelled nowhere adds nothing. Defaults to 255.
         task (str): Task name used in messages. Defaults to ``'edge'``.
     """
 
@@ -60,6 +62,7 @@ class BoundaryMeter(BaseMeter):
         thresholds: Union[None, int, Sequence[float]] = None,
         matcher: str = "exact",
         num_workers: int = 0,
+        ignore_index: int = 255,
         task: str = "edge",
     ) -> None:
         check_variant(variant)
@@ -78,6 +81,7 @@ class BoundaryMeter(BaseMeter):
         self.thresholds = resolve_thresholds(variant, thresholds)
         self.matcher = matcher
         self.num_workers = num_workers
+        self.ignore_index = ignore_index
         self.task = task
         super().__init__()
 
@@ -144,6 +148,7 @@ class BoundaryMeter(BaseMeter):
             variant=self.variant,
             max_dist=self.max_dist,
             matcher=self.matcher,
+            ignore_index=self.ignore_index,
         )
 
     def compute(self) -> Dict[str, float]:
@@ -160,7 +165,25 @@ def _image_statistics(
     options: Dict[str, object],
     task: Optional[str] = "edge",
 ) -> Statistics:
-    """Per-threshold counts and best-threshold counts of one image."""
+    """Per-threshold counts and best-threshold counts of one image.
+
+    An image whose label is all ``ignore_index`` (no label: partially
+    labelled data) adds nothing; a partly unlabelled boundary label has no
+    meaning in the protocol and is refused."""
+    options = dict(options)
+    ignore_index = options.pop("ignore_index")
+    ignored = gt == ignore_index
+    if ignored.all():
+        return dict(
+            counts=np.zeros((len(options["thresholds"]), 4), dtype=np.int64),
+            ois_counts=np.zeros(4, dtype=np.int64),
+        )
+    if ignored.any():
+        raise ValueError(
+            f"{task} label has {int(ignored.sum())} unlabelled pixels "
+            f"({ignore_index}); the boundary protocol scores whole images "
+            "(test pipelines keep labels unpadded)"
+        )
     if not np.issubdtype(gt.dtype, np.integer) and gt.dtype != np.bool_:
         if not np.array_equal(gt, np.round(gt)):
             raise ValueError(

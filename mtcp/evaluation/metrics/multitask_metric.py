@@ -381,6 +381,14 @@ class MultiTaskMetric(BaseMetric):
             raise ValueError(
                 f"baselines name {extra}, which were not evaluated (tasks: {tasks})"
             )
+        outside = [t for t in tasks if not task_kind(t).delta_m]
+        if outside:
+            print_log(
+                f"multitask/delta_m leaves out {outside}: their kinds name no "
+                "Delta_m figure",
+                logger="current",
+                level=logging.WARNING,
+            )
         missing = [t for t in tasks if task_kind(t).delta_m and t not in self.baselines]
         if missing:
             print_log(

@@ -132,6 +132,7 @@ class TaskHead(BaseModule):
         """
         preds = self.forward(feats)
         gt = self._stack_batch_gt(data_samples).to(preds[self.level_names[-1]].device)
+        gt = self.kind.loss_target(gt)
         losses = self.loss_by_feat(preds, gt)
         return TaskLosses(losses, {self.task: self.kind.labelled(gt).any()})
 
