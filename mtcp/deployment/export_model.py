@@ -31,6 +31,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from mmengine.config import Config
 
+from mtcp.apis import build_inference_pipeline
 from mtcp.structures import TASKS
 
 from .exportable import export_mode
@@ -49,9 +50,10 @@ def _activated_outputs(
 ) -> Dict[str, torch.Tensor]:
     """Each task's prediction from its raw stride-4 output, batched.
 
-    Mirrors the heads' ``predict_by_feat`` on an unpadded, unresized,
-    unflipped image: the bilinear upsampling of ``restore`` to ``size``,
-    then the head's ``activate``. ``activate`` maps a (C, H, W) map along
+    Mirrors the heads' ``predict_by_feat`` on an unresized, unflipped
+    image: the bilinear upsampling of ``restore`` to the padded input size
+    ``size`` (its crop to the image is left to the runtime), then the
+    head's ``activate``. ``activate`` maps a (C, H, W) map along
     its first dimension and acts per pixel (argmax, clamp, normalisation
     over the channels, sigmoid), so applied to the (C, N, H, W) transpose it
     activates the whole batch at once.
@@ -118,8 +120,6 @@ def check_exportable_pipeline(cfg: Config, where: str) -> None:
     which the graph's consumer cannot do from class ids. The shipped
     configs predict at the image's own size.
     """
-    from mtcp.apis import build_inference_pipeline
-
     for transform in build_inference_pipeline(cfg).transforms:
         name = type(transform).__name__
         if "Resize" in name or "Crop" in name:

@@ -182,3 +182,46 @@ def test_bad_meta_json_is_named(exported, tmp_path):
     bad.write_text(json.dumps(meta))
     with pytest.raises(ValueError, match=r"tasks\[1\]: kind must be one of"):
         onnx_infer.OnnxMultiTaskModel(exported["onnx"], meta_path=str(bad))
+
+
+def test_runtime_refuses_sizes_outside_the_graph_range(exported):
+    runtime = onnx_infer.OnnxMultiTaskModel(exported["onnx"])
+    assert runtime.input_size(33, 64) == (64, 64)
+    with pytest.raises(ValueError, match=r"an image of 20x90 needs an input of 32x96"):
+        runtime.predict(pytorch2onnx.verification_image(20, 90))
+
+
+@pytest.mark.slow
+def test_static_graph_pads_smaller_images_and_refuses_larger(tmp_path):
+    """--shape: a graph for one input size, checked at it; the runtime pads
+    a smaller image to it and names the sizes for a larger one."""
+    torch.manual_seed(0)
+    out = str(tmp_path / "static.onnx")
+    argv = [DEMO, "--out", out, "--shape", "70", "90", "--verify-sizes", "80", "70"]
+    assert pytorch2onnx.main(argv) == 0
+    runtime = onnx_infer.OnnxMultiTaskModel(out)
+    assert runtime.session.get_inputs()[0].shape == [1, 3, 96, 96]
+    assert runtime.meta["preprocess"]["input_range"] == dict(
+        height=[96, 96], width=[96, 96]
+    )
+    image = pytorch2onnx.verification_image(40, 50)
+    assert runtime.preprocess(image).shape == (1, 3, 96, 96)
+    preds = runtime.predict(image)
+    assert preds["semseg"].shape == (1, 40, 50)
+    assert preds["normals"].shape == (3, 40, 50)
+    with pytest.raises(ValueError, match=r"an image of 100x60 needs an input of "):
+        runtime.predict(pytorch2onnx.verification_image(100, 60))
+
+
+@pytest.mark.slow
+def test_benchmark_prints_every_backend(exported, capsys):
+    benchmark = load_tool("deployment/benchmark_onnx")
+    argv = [DEMO, exported["ckpt"], "--onnx", exported["onnx"], "--size", "64", "96"]
+    rows = benchmark.main(argv + ["--runs", "1", "--warmup", "0"])
+    assert [row["backend"] for row in rows] == list(benchmark.BACKENDS)
+    measured = [row for row in rows if "skipped" not in row]
+    assert {row["backend"] for row in measured} >= {"pytorch-fp32", "onnxruntime"}
+    for row in measured:
+        assert row["median_ms"] > 0 and row["peak_mib"] > 50
+    table = capsys.readouterr().out
+    assert "| onnxruntime |" in table and "64x96 image" in table

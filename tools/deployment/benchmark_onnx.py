@@ -4,6 +4,7 @@ Usage::
 
     python tools/deployment/benchmark_onnx.py CONFIG [CHECKPOINT] --onnx MODEL.onnx
         [--image IMG | --size H W] [--runs N] [--warmup N] [--threads N]
+        [--backends B ...] [--cfg-options KEY=VALUE ...]
 
 Each backend runs in a fresh process on the same image: ``pytorch-fp32``
 and ``pytorch-bf16`` (``torch.autocast('cpu', torch.bfloat16)``; only where
@@ -65,6 +66,13 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser.add_argument(
         "--backends", nargs="+", choices=BACKENDS, default=list(BACKENDS)
     )
+    parser.add_argument(
+        "--cfg-options",
+        nargs="+",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override config settings (as tools/deployment/pytorch2onnx.py)",
+    )
     parser.add_argument("--worker", choices=BACKENDS, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.runs < 1 or args.warmup < 0 or args.threads < 1:
@@ -81,11 +89,17 @@ def bf16_supported() -> bool:
 
 def pytorch_predictor(args: argparse.Namespace, bf16: bool) -> Callable:
     import torch
+    from mmengine.config import Config, DictAction
 
     from mtcp.apis import inference_model, init_model
 
     torch.set_num_threads(args.threads)
-    model = init_model(args.config, args.checkpoint, device="cpu")
+    cfg = Config.fromfile(args.config)
+    if args.cfg_options:
+        options = argparse.ArgumentParser()
+        options.add_argument("--o", nargs="+", action=DictAction)
+        cfg.merge_from_dict(options.parse_args(["--o", *args.cfg_options]).o)
+    model = init_model(cfg, args.checkpoint, device="cpu")
 
     def predict(image: np.ndarray) -> None:
         rgb = np.ascontiguousarray(image[..., ::-1])
@@ -126,14 +140,18 @@ def worker(args: argparse.Namespace) -> dict:
     )
 
 
-def run_worker(argv: List[str], backend: str, threads: int) -> dict:
-    """Run one backend in a fresh process and read its figures."""
-    env = dict(os.environ, OMP_NUM_THREADS=str(threads))
+def run_worker(args: argparse.Namespace, backend: str) -> dict:
+    """Run one backend on ``args.image`` in a fresh process; its figures."""
+    argv = [args.config] + ([args.checkpoint] if args.checkpoint else [])
+    for key in ("onnx", "image", "runs", "warmup", "threads"):
+        argv += [f"--{key}", str(getattr(args, key))]
+    if args.cfg_options:
+        argv += ["--cfg-options", *args.cfg_options]
     proc = subprocess.run(
         [sys.executable, osp.abspath(__file__), *argv, "--worker", backend],
         capture_output=True,
         text=True,
-        env=env,
+        env=dict(os.environ, OMP_NUM_THREADS=str(args.threads)),
     )
     lines = [x for x in proc.stdout.splitlines() if x.startswith(RESULT)]
     if proc.returncode != 0 or not lines:
@@ -156,7 +174,6 @@ def machine() -> str:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> List[dict]:
-    argv = list(sys.argv[1:] if argv is None else argv)
     args = parse_args(argv)
     if args.worker:
         print(RESULT + json.dumps(worker(args)))
@@ -167,17 +184,16 @@ def main(argv: Optional[Sequence[str]] = None) -> List[dict]:
 
             args.image = osp.join(tmp, "image.png")
             cv2.imwrite(args.image, verification_image(*args.size))
-            argv = argv + ["--image", args.image]
         h, w = cv2.imread(args.image).shape[:2]
         rows = []
         for backend in args.backends:
             if backend == "pytorch-bf16" and not bf16_supported():
                 rows.append(dict(backend=backend, skipped="no native bf16 on this CPU"))
                 continue
-            rows.append(run_worker(_without_backends(argv), backend, args.threads))
+            rows.append(run_worker(args, backend))
     print(
-        f"{h}x{w} image, batch 1, {args.threads} thread(s), {args.runs} runs "
-        f"after {args.warmup} warm-up; {machine()}"
+        f"{h}x{w} image, batch 1, {args.threads} thread(s), {args.runs} runs after "
+        f"{args.warmup} warm-up; {machine()}"
     )
     print("| backend | median latency (ms) | min (ms) | peak memory (MiB) |")
     print("|---|---|---|---|")
@@ -190,20 +206,6 @@ def main(argv: Optional[Sequence[str]] = None) -> List[dict]:
                 f"| {row['peak_mib']:.0f} |"
             )
     return rows
-
-
-def _without_backends(argv: List[str]) -> List[str]:
-    """``argv`` without ``--backends`` and its values (each worker runs one)."""
-    out, skipping = [], False
-    for arg in argv:
-        if arg == "--backends":
-            skipping = True
-            continue
-        if skipping and arg in BACKENDS:
-            continue
-        skipping = False
-        out.append(arg)
-    return out
 
 
 if __name__ == "__main__":

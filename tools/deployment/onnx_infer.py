@@ -185,16 +185,18 @@ class OnnxMultiTaskModel:
         divisor = pre["size_divisor"] or 1
         size = (-(-h // divisor) * divisor, -(-w // divisor) * divisor)
         ranges = [pre["input_range"][key] for key in ("height", "width")]
-        if all(low == high for low, high in ranges):
-            size = (ranges[0][0], ranges[1][0])
+        static = all(low == high for low, high in ranges)
         for n, (low, high) in zip(size, ranges):
-            if not low <= n <= high:
+            if n > high or (n < low and not static):
                 raise ValueError(
                     f"an image of {h}x{w} needs an input of {size[0]}x{size[1]}, "
                     f"outside the {'x'.join(f'{a}..{b}' for a, b in ranges)} "
                     f"this model was exported for (its JSON, {self.meta_path}); "
                     "export it with --dynamic, or with --shape of this size"
                 )
+        if static:
+            # a static graph takes every image padded to its size
+            size = (ranges[0][0], ranges[1][0])
         return size
 
     def preprocess(self, image: np.ndarray) -> np.ndarray:

@@ -4,7 +4,7 @@ Usage::
 
     python tools/deployment/pytorch2onnx.py CONFIG [CHECKPOINT] --out model.onnx
         (--shape H W | --dynamic [--shape H W]) [--class-probs] [--verify-sizes H W ...]
-        [--no-verify] [--opset N]
+        [--no-verify] [--opset N] [--cfg-options KEY=VALUE ...]
 
 Writes ``model.onnx`` (input ``image``, one output per task named after it,
 activated as ``MTCP.predict`` returns it: see
@@ -34,6 +34,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import cv2
 import numpy as np
 import torch
+from mmengine.config import Config, DictAction
 
 # onnx_infer.py, the runtime, is a sibling script.
 sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
@@ -91,6 +92,14 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     )
     parser.add_argument("--no-verify", action="store_true", help="skip the comparison")
     parser.add_argument("--opset", type=int, help="ONNX opset (default: torch's)")
+    parser.add_argument(
+        "--cfg-options",
+        nargs="+",
+        action=DictAction,
+        help="override config settings, KEY=VALUE (e.g. "
+        "test_dataloader.dataset.data_root=DIR, where the class names come "
+        "from without a checkpoint)",
+    )
     args = parser.parse_args(argv)
     if args.shape is None and not args.dynamic:
         parser.error("give --shape H W (a static graph) or --dynamic")
@@ -172,7 +181,12 @@ def verify(
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args = parse_args(argv)
-    model = init_model(args.config, args.checkpoint, device="cpu")
+    if not osp.isfile(args.config):
+        raise FileNotFoundError(f"Config file not found: {args.config}")
+    cfg = Config.fromfile(args.config)
+    if args.cfg_options:
+        cfg.merge_from_dict(args.cfg_options)
+    model = init_model(cfg, args.checkpoint, device="cpu")
     check_exportable_pipeline(model.cfg, args.config)
     divisor = model.data_preprocessor.size_divisor
     input_range = export_onnx(
