@@ -81,7 +81,8 @@ def test_export_matches_pytorch_at_two_sizes(exported, capsys):
 
 def test_graph_outputs_are_predict_activations(exported):
     """ORT's raw outputs on a batch of two padded images: class ids in
-    range, probabilities summing to one, depth >= 0, unit normals."""
+    range, probabilities summing to one, depth >= 0, unit normals; each
+    image of the batch predicted as it is alone."""
     runtime = onnx_infer.OnnxMultiTaskModel(exported["onnx"])
     rng = np.random.default_rng(0)
     batch = rng.normal(size=(2, 3, 96, 128)).astype(np.float32)
@@ -92,6 +93,11 @@ def test_graph_outputs_are_predict_activations(exported):
     assert (probs.argmax(1)[:, None] == semseg).mean() > 0.999
     assert (depth >= 0).all()
     np.testing.assert_allclose(np.linalg.norm(normals, axis=1), 1.0, atol=1e-5)
+    for i in range(2):
+        alone = runtime.session.run(None, {"image": batch[i : i + 1]})
+        assert (alone[0] == semseg[i : i + 1]).mean() > 0.999
+        for got, together in zip(alone[1:], (probs, depth, normals)):
+            np.testing.assert_allclose(got, together[i : i + 1], atol=1e-5)
 
 
 def test_meta_json_holds_the_preprocessing_and_tasks(exported):

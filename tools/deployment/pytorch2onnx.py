@@ -15,8 +15,8 @@ output), which is all ``tools/deployment/onnx_infer.py`` needs.
 ``--shape H W`` exports a graph for images of that size (padded to the size
 divisor; smaller images are padded to it); ``--dynamic`` one graph for any
 batch and any size in the range ``torch.export`` proves (printed, and
-written to the JSON), traced at ``--shape`` (default 480 x 640). Without CHECKPOINT the config's initial (random) weights
-are exported, to try the export itself.
+written to the JSON), traced at ``--shape`` (default 480 x 640). Without CHECKPOINT the config's initial (random, seed 0)
+weights are exported, to try the export itself.
 
 The export is then checked: a seeded test image of each verified size
 (default: 480x640 and 375x500 with ``--dynamic``, the ``--shape`` size
@@ -186,6 +186,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     cfg = Config.fromfile(args.config)
     if args.cfg_options:
         cfg.merge_from_dict(args.cfg_options)
+    # seeded: without a checkpoint the initial weights, and so the figures
+    # of the check, are the same from run to run
+    torch.manual_seed(0)
     model = init_model(cfg, args.checkpoint, device="cpu")
     check_exportable_pipeline(model.cfg, args.config)
     divisor = model.data_preprocessor.size_divisor
