@@ -57,6 +57,10 @@ class BaseTaskKind:
             its meter (e.g. ``'max_depth'``).
         label_options (tuple[str]): Per-task options of the folder dataset
             besides ``folder`` and ``suffix`` (e.g. ``'scale'``).
+        export_format (str, optional): How the torch-free ONNX runtime
+            (``tools/deployment/onnx_infer.py``) saves and colours the
+            prediction: ``'class'``, ``'depth'``, ``'normals'``,
+            ``'probability'`` or ``'boundary'``; None: not exportable.
     """
 
     channels: int = 1
@@ -68,6 +72,7 @@ class BaseTaskKind:
     delta_m: Optional[Tuple[str, bool]] = None
     metric_options: Tuple[str, ...] = ()
     label_options: Tuple[str, ...] = ()
+    export_format: Optional[str] = None
 
     @property
     def name(self) -> str:
