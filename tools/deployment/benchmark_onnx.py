@@ -34,7 +34,6 @@ import cv2
 import numpy as np
 
 HERE = osp.dirname(osp.abspath(__file__))
-sys.path.insert(0, HERE)
 BACKENDS = ("pytorch-fp32", "pytorch-bf16", "onnxruntime")
 RESULT = "BENCHMARK-RESULT "
 

@@ -36,8 +36,8 @@ import numpy as np
 import torch
 from mmengine.config import Config, DictAction
 
-# onnx_infer.py, the runtime, is a sibling script.
-sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
+# onnx_infer.py, the runtime, is a sibling script: Python puts this script's
+# folder on the module path.
 from onnx_infer import OnnxMultiTaskModel  # noqa: E402
 
 from mtcp.apis import inference_model, init_model, reduces_zero_label  # noqa: E402
