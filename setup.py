@@ -76,7 +76,7 @@ setup(
     install_requires=read_requirements("requirements/runtime.txt"),
     extras_require=dict(
         tests=read_requirements("requirements/tests.txt"),
-        optional=read_requirements("requirements/optional.txt"),
+        deploy=read_requirements("requirements/deploy.txt"),
     ),
     license="Apache License 2.0",
     zip_safe=False,

@@ -60,6 +60,10 @@ class BaseTaskKind:
             besides ``folder`` and ``suffix`` (e.g. ``'scale'``).
         overlay (bool): Panels blend the coloured map over the input image
             (with the visualizer's ``alpha``, mmseg's ``opacity``).
+        export_format (str, optional): How the torch-free ONNX runtime
+            (``tools/deployment/onnx_infer.py``) saves and colours the
+            prediction: ``'class'``, ``'depth'``, ``'normals'``,
+            ``'probability'`` or ``'boundary'``; None: not exportable.
     """
 
     channels: int = 1
@@ -72,6 +76,7 @@ class BaseTaskKind:
     metric_options: Tuple[str, ...] = ()
     label_options: Tuple[str, ...] = ()
     overlay: bool = False
+    export_format: Optional[str] = None
 
     @property
     def name(self) -> str:

@@ -29,6 +29,7 @@ class BinaryMap(BaseTaskKind):
     suffixes = (".png", ".npy")
     default_loss = dict(type="BalancedBCELoss")
     delta_m = ("maxF", False)
+    export_format = "probability"
 
     def decode(self, content: bytes, path: str, options: dict) -> np.ndarray:
         ext = osp.splitext(path)[1].lower()

@@ -96,6 +96,7 @@ class Boundary(BinaryMap):
     label_dtype = np.int32
     default_loss = dict(type="BalancedBCELoss", pos_weight=0.95)
     delta_m = ("odsF", False)
+    export_format = "boundary"
 
     def decode(self, content: bytes, path: str, options: dict) -> np.ndarray:
         if osp.splitext(path)[1].lower() == ".mat":

@@ -41,6 +41,7 @@ class ClassMap(BaseTaskKind):
     metric_options = ("absent_class",)
     label_options = ("ignore_index", "reduce_zero_label")
     overlay = True
+    export_format = "class"
 
     def decode(self, content: bytes, path: str, options: dict) -> np.ndarray:
         if osp.splitext(path)[1].lower() != ".png":
@@ -158,11 +159,15 @@ class ClassMap(BaseTaskKind):
             )
         return Legend(swatches=[(str(names[c]), tuple(palette[c])) for c in present])
 
+    def saved_class_offset(self, reduce_zero_label: bool) -> int:
+        """What is added to the class ids saved: 1 for a dataset whose class
+        maps store 1..K with 0 unlabelled (``reduce_zero_label``)."""
+        return int(reduce_zero_label)
+
     def write(self, pred, path_stem, reduce_zero_label) -> str:
         """uint8 ``.png`` of the classes, plus one with ``reduce_zero_label``
         (the dataset's own 1..K convention)."""
-        if reduce_zero_label:
-            pred = pred + 1
+        pred = pred + self.saved_class_offset(reduce_zero_label)
         if pred.min() < 0 or pred.max() > 255:
             raise ValueError(
                 f"{path_stem}: class indices outside 0..255 cannot be saved as a PNG"

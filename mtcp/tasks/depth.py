@@ -46,6 +46,7 @@ class Depth(BaseTaskKind):
     delta_m = ("rmse", True)
     metric_options = ("max_depth",)
     label_options = ("scale",)
+    export_format = "depth"
 
     def decode(self, content: bytes, path: str, options: dict) -> np.ndarray:
         ext = osp.splitext(path)[1].lower()

@@ -123,5 +123,5 @@ class HumanParts(ClassMap):
     def plausibility(self, label, dataset=None) -> List[str]:
         return []
 
-    def write(self, pred, path_stem, reduce_zero_label) -> str:
-        return super().write(pred, path_stem, False)
+    def saved_class_offset(self, reduce_zero_label: bool) -> int:
+        return 0

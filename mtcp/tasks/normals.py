@@ -50,6 +50,7 @@ class Normals(BaseTaskKind):
     suffixes = (".npy", ".png")
     default_loss = dict(type="NormalsL1Loss")
     delta_m = ("mean", True)
+    export_format = "normals"
 
     def decode(self, content: bytes, path: str, options: dict) -> np.ndarray:
         ext = osp.splitext(path)[1].lower()

@@ -325,7 +325,7 @@ def test_delta_m_reference_numbers():
     )
     assert delta_m(results, baselines) == pytest.approx(expected)
     assert expected == pytest.approx(7.096, abs=1e-3)
-    with pytest.raises(ValueError, match="edge"):
+    with pytest.raises(KeyError, match="Delta_m needs 'edge/odsF'"):
         delta_m(results, dict(edge=1.0))
     with pytest.raises(KeyError, match="parts/mIoU"):
         delta_m(results, dict(parts=60.0))

@@ -12,7 +12,7 @@ wheel's mtcp first in the virtualenv's site-packages (the test checks
 virtualenv's own pip comes with the setuptools of Python's ``ensurepip``,
 whose ``pkg_resources`` mim needs.
 
-With mim installed here (``requirements/optional.txt``) the commands are
+With mim installed here (``requirements/mim.txt``) the commands are
 ``mim train|test|run mtcp ...``; without it, the very commands mim runs:
 the package's ``.mim/tools`` scripts on its ``.mim/configs``.
 """

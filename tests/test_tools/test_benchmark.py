@@ -44,7 +44,8 @@ def test_training_with_memory_breakdown():
         0 < parts["optimizer_state"] - 2 * parts["gradients"] < 0.001 * parts["weights"]
     )
     peak = result["train_peak_bytes"]
-    assert peak >= parts["rss_at_backward"] > parts["rss_start"] > 0
+    # the allocator may reuse freed pages: no growth at the backward is possible
+    assert peak >= parts["rss_at_backward"] >= parts["rss_start"] > 0
     assert set(parts["saved"]) >= {f"cfms.{t}" for t in ("semseg", "depth", "normals")}
     table = bench.format_table([result])
     assert "| train peak memory (GiB) |" in table and "inference" not in table

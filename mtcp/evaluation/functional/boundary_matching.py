@@ -130,7 +130,7 @@ class BSDSMatcher:
         except ImportError as error:
             raise ImportError(
                 "matcher='bsds' needs the optional pyEdgeEval package "
-                "(pip install --no-deps pyEdgeEval, see requirements/optional.txt); "
+                "(pip install --no-deps -r requirements/boundary.txt); "
                 "matcher='exact' needs nothing"
             ) from error
         self._correspond = correspond_pixels

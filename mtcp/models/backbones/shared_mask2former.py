@@ -1,5 +1,5 @@
 """The shared backbone of MT-CP: a Mask2Former whose query masks weight its
-pixel embeddings (SPEC section 1)."""
+pixel embeddings (paper Sec. 3.2)."""
 
 import os.path as osp
 from contextlib import nullcontext

@@ -16,7 +16,7 @@ from .cbam import CBAM
 
 @MODELS.register_module()
 class CoherenceFusionModule(BaseModule):
-    """Fuse a task's features with the other tasks' features (SPEC section 3).
+    """Fuse a task's features with the other tasks' features (paper Sec. 3.3).
 
     1. Each auxiliary map ``a_j`` is gated by ``sigmoid(Conv1x1(a_j))`` (one
        gate per channel and pixel); the gated maps are concatenated and
