@@ -194,7 +194,8 @@ def init_model(
             config's ``tta_model`` and :func:`inference_model` predicts the
             views of its ``tta_pipeline`` (as ``tools/test.py --tta``).
     """
-    name = config if isinstance(config, str) else config.filename or "the config"
+    name = config if isinstance(config, str) else None
+    name = name or getattr(config, "filename", None) or "the config"
     if isinstance(config, str):
         config = Config.fromfile(find_config(config))
     cfg = config.copy()

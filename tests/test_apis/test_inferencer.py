@@ -6,6 +6,7 @@ import mmcv
 import numpy as np
 import pytest
 import torch
+from mmengine.config import Config
 from mmengine.logging import MMLogger
 
 from mtcp.apis import MultiTaskInferencer, inference_model, init_model
@@ -107,9 +108,15 @@ def test_no_checkpoint_warns_of_random_weights(demo_files):
     handler.emit = records.append
     logger = MMLogger.get_current_instance()
     logger.addHandler(handler)
+    config = Config.fromfile("configs/mtcp_demo.py")
     try:
-        MultiTaskInferencer("mtcp_demo.py", device="cpu")
+        # a Config object as well as a file or name
+        MultiTaskInferencer(config, device="cpu")
     finally:
         logger.removeHandler(handler)
     warnings = [r.getMessage() for r in records if r.levelno == logging.WARNING]
-    assert any("random weights" in w and "mtcp_demo.py" in w for w in warnings)
+    assert warnings == [
+        f"No checkpoint given: the model of {config.filename} keeps its initial, "
+        "random weights and its predictions mean nothing; pass the checkpoint of "
+        "a trained model"
+    ]
