@@ -69,7 +69,10 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
         default=0.8,
         help="opacity of the class maps over the image in the panels (0-1)",
     )
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if args.batch_size < 1 or not 0 <= args.opacity <= 1:
+        parser.error("--batch-size must be >= 1 and --opacity in [0, 1]")
+    return args
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:

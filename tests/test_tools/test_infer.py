@@ -210,3 +210,12 @@ def test_nyud_semseg_saved_as_stored_1_to_40(tmp_path):
     assert mmcv.imread(path, flag="unchanged").tolist() == [[1, 40], [6, 1]]
     path = write_prediction("parts", pred, str(tmp_path / "b"), True)
     assert mmcv.imread(path, flag="unchanged").tolist() == [[0, 39], [5, 0]]
+
+
+@pytest.mark.parametrize("option", [["--opacity", "1.5"], ["--batch-size", "0"]])
+def test_bad_opacity_or_batch_size(model_files, image_dir, option, capsys):
+    with pytest.raises(SystemExit):
+        infer.main([*model_files, str(image_dir), "--out-dir", "x", *option])
+    assert (
+        "--batch-size must be >= 1 and --opacity in [0, 1]" in capsys.readouterr().err
+    )
