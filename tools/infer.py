@@ -3,7 +3,8 @@
 Usage::
 
     python tools/infer.py CONFIG CHECKPOINT IMAGES --out-dir DIR
-        [--device DEVICE] [--tta] [--tasks TASK ...]
+        [--device DEVICE] [--tta] [--tasks TASK ...] [--batch-size N]
+        [--opacity A]
 
 IMAGES is an image file, a folder of images or a quoted glob pattern. For an
 image ``<name>.<ext>`` the outputs are::
@@ -13,25 +14,24 @@ image ``<name>.<ext>`` the outputs are::
                              normals: v = 255 (n + 1) / 2, x y z in R G B
                              saliency, edge: probability * 255 (uint8)
     DIR/depth/<name>.npy     depth in metres (H, W) float32
-    DIR/panels/<name>.png    input image and every predicted task, coloured
+    DIR/panels/<name>.png    input image and every predicted task, coloured,
+                             with legends
 
 The checkpoint must fit the config's model exactly (keys, shapes, finite
-weights). An image that cannot be read is skipped; the others are processed
-and the script then lists the failures and exits with status 1. A thin CLI
-over :mod:`mtcp.apis`.
+weights). An image that cannot be read is skipped; the others are processed,
+the failures are listed after the progress bar and the exit status is 1. A
+thin CLI over :class:`mtcp.apis.MultiTaskInferencer`.
 """
 
 import argparse
-import os.path as osp
 import sys
-from typing import Dict, List, Optional, Sequence
+import warnings
+from typing import List, Optional, Sequence
 
-from mmengine.device import get_device
 from mmengine.utils import ProgressBar
 
-from mtcp.apis import find_images, inference_model, init_model, read_image, show_result
-from mtcp.structures import TASKS, MultiTaskDataSample, get_task
-from mtcp.utils import find_config
+from mtcp.apis import MultiTaskInferencer, find_images
+from mtcp.structures import get_task
 
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
@@ -62,66 +62,64 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
         nargs="+",
         help="tasks to save (default: every task the model predicts)",
     )
-    return parser.parse_args(argv)
+    parser.add_argument("--batch-size", type=int, default=1, help="images per pass")
+    parser.add_argument(
+        "--opacity",
+        type=float,
+        default=0.8,
+        help="opacity of the class maps over the image in the panels (0-1)",
+    )
+    args = parser.parse_args(argv)
+    if args.batch_size < 1 or not 0 <= args.opacity <= 1:
+        parser.error("--batch-size must be >= 1 and --opacity in [0, 1]")
+    return args
 
 
-class InferenceFailures(ValueError):
-    """Some images could not be processed; the others were."""
-
-
-def check_tasks_predicted(
-    sample: MultiTaskDataSample, tasks: Optional[List[str]], img_path: str
-) -> None:
-    """Raise unless ``sample`` has a prediction of every one of ``tasks``."""
-    predicted = [name for name, info in TASKS.items() if info.pred_field in sample]
-    missing = [t for t in tasks or [] if t not in predicted]
-    if missing:
-        raise ValueError(
-            f"--tasks asks for {missing}, but the model predicted only "
-            f"{predicted} for {img_path}"
-        )
-
-
-def main(argv: Optional[Sequence[str]] = None) -> Dict[str, List[str]]:
-    """Run inference; returns the written files of each image."""
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """Run inference; returns the exit status (1 if an image failed)."""
     args = parse_args(argv)
-    # a file, or the name of one of mtcp's configs (``mtcp_demo.py``)
-    config = find_config(args.config)
     tasks = None
     if args.tasks is not None:
         tasks = [get_task(task).name for task in args.tasks]
     images = find_images(args.images)
-    device = args.device or get_device()
-    model = init_model(config, args.checkpoint, device, tta=args.tta)
-    written: Dict[str, List[str]] = {}
-    progress = ProgressBar(len(images))
+    inferencer = MultiTaskInferencer(
+        args.config, args.checkpoint, args.device, tta=args.tta, show_progress=False
+    )
+    progress = ProgressBar(len(images), file=sys.stdout)
     failures: List[str] = []
-    for img_path in images:
-        try:
-            image = read_image(img_path)
-        except (OSError, ValueError) as err:
-            # one unreadable image must not cost the others' predictions
-            failures.append(str(err))
-            progress.update()
-            continue
-        (sample,) = inference_model(model, img_path)
-        check_tasks_predicted(sample, tasks, img_path)
-        name = osp.splitext(osp.basename(img_path))[0]
-        written[img_path] = show_result(
-            model, image, sample, args.out_dir, name=name, tasks=tasks
-        )
-        progress.update()
+    done, predicted = 0, []
+    with warnings.catch_warnings():
+        # mmdet's Mask2Former point generator calls torch.meshgrid without
+        # `indexing`; torch's deprecation notice would break the progress bar
+        warnings.filterwarnings("ignore", "torch.meshgrid: in an upcoming release")
+        # a batch at a time: the predictions go to disk, not into memory
+        for start in range(0, len(images), args.batch_size):
+            batch = images[start : start + args.batch_size]
+            results = inferencer(
+                batch,
+                batch_size=args.batch_size,
+                out_dir=args.out_dir,
+                tasks=tasks,
+                opacity=args.opacity,
+                skip_unreadable=True,
+            )
+            failures += results["failed"]
+            done += len(results["predictions"])
+            predicted = predicted or list(next(iter(results["predictions"]), []))
+            progress.update(len(batch))
+    print(flush=True)
     if failures:
-        raise InferenceFailures(
-            f"{len(failures)} of {len(images)} images failed (the others were "
-            "saved):\n  " + "\n  ".join(failures)
-        )
-    return written
+        print(f"{len(failures)} of {len(images)} images failed:", file=sys.stderr)
+        print("  " + "\n  ".join(failures), file=sys.stderr, flush=True)
+    summary = (
+        f"{done} image{'s' * (done != 1)}: predictions and panels in "
+        f"{args.out_dir} ({', '.join(predicted) or 'no task'})"
+    )
+    if failures:
+        summary += f"; {len(failures)} failed (listed above)"
+    print(summary)
+    return 1 if failures else 0
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except InferenceFailures as failures:
-        print(failures, file=sys.stderr)
-        sys.exit(1)
+    sys.exit(main())

@@ -32,8 +32,11 @@ from mtcp.utils.strict_loading import load_checkpoint_strictly
 from mtcp.visualization import MultiTaskVisualizer
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
-# Transforms that read labels from disk; inference has none.
-ANNOTATION_TRANSFORMS = ("LoadMultiTaskAnnotations",)
+# Transforms that read from disk: inference reads the image itself (an error
+# names the file) and has no labels.
+LOADING_TRANSFORMS = ("LoadImageFromFile", "LoadMultiTaskAnnotations")
+# The visualizer instance that draws the inference panels.
+PANEL_VISUALIZER = "mtcp_inference"
 ImageType = Union[str, np.ndarray]
 
 
@@ -54,16 +57,26 @@ def find_images(spec: str) -> List[str]:
             f"with {'/'.join(IMAGE_EXTENSIONS)} images or a glob pattern "
             "matching files"
         )
+    check_output_names(paths)
+    return sorted(paths)
+
+
+def output_name(path: str) -> str:
+    """The stem of the output files of image ``path``: its file name stem."""
+    return osp.splitext(osp.basename(path))[0]
+
+
+def check_output_names(paths: Sequence[str]) -> None:
+    """Raise if two of the image files would write the same output files."""
     names = {}
     for path in paths:
-        name = osp.splitext(osp.basename(path))[0]
+        name = output_name(path)
         if name in names:
             raise ValueError(
                 f"{names[name]} and {path} would write the same output files "
                 f"(name {name!r}); run them separately"
             )
         names[name] = path
-    return sorted(paths)
 
 
 def read_image(path: str) -> np.ndarray:
@@ -78,38 +91,64 @@ def read_image(path: str) -> np.ndarray:
     return mmcv.bgr2rgb(image)
 
 
-def _without_annotations(transforms: Sequence[dict]) -> List[dict]:
-    """``transforms`` without annotation loading, also inside ``TestTimeAug``."""
+def _without_loading(transforms: Sequence[dict]) -> List[dict]:
+    """``transforms`` without :data:`LOADING_TRANSFORMS`, also inside
+    ``TestTimeAug``."""
     kept = []
     for transform in transforms:
-        if transform["type"] in ANNOTATION_TRANSFORMS:
+        if transform["type"] in LOADING_TRANSFORMS:
             continue
         if transform["type"] == "TestTimeAug":
-            steps = [_without_annotations(step) for step in transform["transforms"]]
+            steps = [_without_loading(step) for step in transform["transforms"]]
             transform = dict(transform, transforms=[step for step in steps if step])
         kept.append(transform)
     return kept
 
 
-def build_inference_pipeline(cfg: Config, tta: bool = False) -> Compose:
-    """The test pipeline of ``cfg`` (``tta_pipeline`` with ``tta``) without the
-    annotation loading.
+class InferencePipeline:
+    """A test pipeline for image files and RGB arrays.
 
-    A pipeline for in-memory data (the synthetic scenes, which start after
-    loading) has no ``LoadImageFromFile``; it is put first, so the remaining
-    transforms (resize, flip, pad, pack) apply unchanged.
+    :meth:`load` reads a file (an error names it) or takes an (H, W, 3)
+    RGB array, and :meth:`transform` runs the rest of the test pipeline on
+    it, BGR as ``LoadImageFromFile`` would have loaded it.
+
+    Args:
+        transforms (Sequence[dict]): The pipeline after image loading.
     """
+
+    def __init__(self, transforms: Sequence[dict]) -> None:
+        self.transform = Compose(transforms)
+
+    @property
+    def transforms(self) -> list:
+        return self.transform.transforms
+
+    @staticmethod
+    def load(image: ImageType) -> dict:
+        """The pipeline's ``results`` of one image before its transforms."""
+        if isinstance(image, str):
+            rgb, path = read_image(image), image
+        else:
+            rgb, path = np.asarray(image), None
+            if rgb.ndim != 3 or rgb.shape[2] != 3:
+                raise ValueError(
+                    f"an image array must be RGB (H, W, 3), got shape {rgb.shape}"
+                )
+        shape = rgb.shape[:2]
+        bgr = np.ascontiguousarray(rgb[..., ::-1])
+        return dict(img=bgr, img_path=path, img_shape=shape, ori_shape=shape)
+
+    def __call__(self, image: ImageType) -> dict:
+        return self.transform(self.load(image))
+
+
+def build_inference_pipeline(cfg: Config, tta: bool = False) -> InferencePipeline:
+    """The test pipeline of ``cfg`` (``tta_pipeline`` with ``tta``) for
+    image files and arrays: without its image and annotation loading, which
+    :meth:`InferencePipeline.load` replaces (a pipeline for in-memory data,
+    such as the synthetic scenes', starts after loading anyway)."""
     source = cfg.tta_pipeline if tta else cfg.test_dataloader.dataset.pipeline
-    pipeline = _without_annotations(source)
-    if not any(transform["type"] == "LoadImageFromFile" for transform in pipeline):
-        print_log(
-            "The test pipeline does not load images from files; "
-            "LoadImageFromFile is put first.",
-            logger="current",
-            level=logging.INFO,
-        )
-        pipeline.insert(0, dict(type="LoadImageFromFile"))
-    return Compose(pipeline)
+    return InferencePipeline(_without_loading(source))
 
 
 def check_tta_config(cfg: Config, name: str) -> None:
@@ -149,13 +188,14 @@ def init_model(
             of mtcp's configs (``'mtcp_demo.py'``, see
             :func:`~mtcp.utils.find_config`).
         checkpoint (str, optional): Checkpoint file; None keeps the
-            initial weights.
+            initial, random weights and logs a warning saying so.
         device (str): Device to run on. Default: 'cpu'.
         tta (bool): Test-time augmentation: the model is wrapped in the
             config's ``tta_model`` and :func:`inference_model` predicts the
             views of its ``tta_pipeline`` (as ``tools/test.py --tta``).
     """
-    name = config if isinstance(config, str) else "the config"
+    name = config if isinstance(config, str) else None
+    name = name or getattr(config, "filename", None) or "the config"
     if isinstance(config, str):
         config = Config.fromfile(find_config(config))
     cfg = config.copy()
@@ -178,6 +218,14 @@ def init_model(
                 logger="current",
                 level=logging.WARNING,
             )
+    else:
+        print_log(
+            f"No checkpoint given: the model of {name} keeps its initial, "
+            "random weights and its predictions mean nothing; pass the "
+            "checkpoint of a trained model",
+            logger="current",
+            level=logging.WARNING,
+        )
     if meta is None:
         dataset_cfg = dict(cfg.test_dataloader.dataset, lazy_init=True)
         meta = DATASETS.build(dataset_cfg).metainfo
@@ -205,22 +253,72 @@ def inference_model(
     if isinstance(images, (str, np.ndarray)):
         images = [images]
     pipeline = build_inference_pipeline(model.cfg, isinstance(model, BaseTTAModel))
-    batch = []
-    for image in images:
-        if isinstance(image, str):
-            batch.append(pipeline(dict(img_path=image)))
-            continue
-        # the pipeline's loader is skipped for arrays; it loads BGR like mmcv
-        transforms = [t for t in pipeline.transforms if not _loads_image(t)]
-        results = dict(img=np.ascontiguousarray(image[..., ::-1]), img_path=None)
-        results.update(img_shape=image.shape[:2], ori_shape=image.shape[:2])
-        batch.append(Compose(transforms)(results))
     with torch.no_grad():
-        return model.test_step(pseudo_collate(batch))
+        return model.test_step(pseudo_collate([pipeline(image) for image in images]))
 
 
-def _loads_image(transform) -> bool:
-    return type(transform).__name__ == "LoadImageFromFile"
+def predicted_tasks(
+    sample: MultiTaskDataSample, tasks: Optional[Sequence[str]], name: str
+) -> List[str]:
+    """``tasks`` (every task ``sample`` predicts when None), checked to be
+    predicted in the sample of image ``name``."""
+    predicted = [t for t, info in TASKS.items() if info.pred_field in sample]
+    if tasks is None:
+        return predicted
+    tasks = [get_task(t).name for t in tasks]
+    missing = [t for t in tasks if t not in predicted]
+    if missing:
+        raise ValueError(
+            f"tasks {missing} were not predicted for {name}; the model "
+            f"predicts {predicted}"
+        )
+    return tasks
+
+
+def save_predictions(
+    model: torch.nn.Module,
+    sample: MultiTaskDataSample,
+    tasks: Sequence[str],
+    out_dir: str,
+    name: str,
+) -> List[str]:
+    """Write the predictions of ``tasks`` as ``out_dir/<task>/<name>.<ext>``
+    (:mod:`mtcp.utils.prediction_writer`); returns the files."""
+    preds = {t: getattr(sample, TASKS[t].pred_field).data for t in tasks}
+    return write_predictions(preds, out_dir, name, reduces_zero_label(model.cfg))
+
+
+def draw_panel(
+    model: torch.nn.Module,
+    image: np.ndarray,
+    sample: MultiTaskDataSample,
+    tasks: Sequence[str],
+    name: str,
+    opacity: float = 0.8,
+    out_file: Optional[str] = None,
+    show: bool = False,
+    wait_time: float = 0,
+) -> np.ndarray:
+    """The panel of a prediction: the RGB ``image`` and every task of
+    ``tasks`` coloured, with legends, class maps blended over the image with
+    ``opacity`` (:class:`~mtcp.visualization.MultiTaskVisualizer`); written
+    to ``out_file`` and/or shown (window ``name``) when asked."""
+    visualizer = MultiTaskVisualizer.get_instance(PANEL_VISUALIZER)
+    visualizer.tasks = list(tasks)
+    visualizer.dataset_meta = model.dataset_meta
+    visualizer.alpha = opacity
+    if out_file is not None:
+        mkdir_or_exist(osp.dirname(out_file))
+    visualizer.add_datasample(
+        name,
+        image,
+        sample,
+        draw_gt=False,
+        show=show,
+        wait_time=wait_time,
+        out_file=out_file,
+    )
+    return visualizer.get_image()
 
 
 def show_result(
@@ -230,12 +328,13 @@ def show_result(
     out_dir: str,
     name: Optional[str] = None,
     tasks: Optional[Sequence[str]] = None,
+    opacity: float = 0.8,
 ) -> List[str]:
     """Save a sample's predictions and its panel under ``out_dir``.
 
     Writes ``out_dir/<task>/<name>.<ext>`` (see
-    :mod:`mtcp.utils.prediction_writer`) and ``out_dir/panels/<name>.png``,
-    the input image with every predicted task coloured.
+    :mod:`mtcp.utils.prediction_writer`) and ``out_dir/panels/<name>.png``
+    (:func:`draw_panel`).
 
     Args:
         model (nn.Module): The model from :func:`init_model`.
@@ -245,6 +344,8 @@ def show_result(
         name (str, optional): File name stem; the image file's by default.
         tasks (list[str], optional): Tasks to save; every predicted one by
             default.
+        opacity (float): Opacity of the class maps over the image in the
+            panel. Default: 0.8.
 
     Returns:
         list[str]: The written files, the panel last.
@@ -252,25 +353,11 @@ def show_result(
     if name is None:
         if not isinstance(image, str):
             raise ValueError("show_result needs a name for an image array")
-        name = osp.splitext(osp.basename(image))[0]
+        name = output_name(image)
     if isinstance(image, str):
         image = read_image(image)
-    predicted = [t for t, info in TASKS.items() if info.pred_field in sample]
-    tasks = predicted if tasks is None else [get_task(t).name for t in tasks]
-    missing = [t for t in tasks if t not in predicted]
-    if missing:
-        raise ValueError(
-            f"show_result: tasks {missing} were not predicted; the sample has "
-            f"predictions of {predicted}"
-        )
-    preds = {t: getattr(sample, TASKS[t].pred_field).data for t in tasks}
-    files = write_predictions(preds, out_dir, name, reduces_zero_label(model.cfg))
+    tasks = predicted_tasks(sample, tasks, name)
+    files = save_predictions(model, sample, tasks, out_dir, name)
     panel = osp.join(out_dir, "panels", f"{name}.png")
-    mkdir_or_exist(osp.dirname(panel))
-    visualizer = MultiTaskVisualizer.get_instance(
-        "mtcp_inference", tasks=tasks, dataset_meta=model.dataset_meta
-    )
-    visualizer.tasks = tasks
-    visualizer.dataset_meta = model.dataset_meta
-    visualizer.add_datasample(name, image, sample, draw_gt=False, out_file=panel)
+    draw_panel(model, image, sample, tasks, name, opacity, out_file=panel)
     return files + [panel]

@@ -13,6 +13,7 @@ from .boundary import Boundary
 from .class_map import ClassMap
 from .depth import Depth
 from .human_parts import HumanParts
+from .legend import Legend
 from .normals import Normals
 from .registry import TASK_KINDS
 from .task_table import (
@@ -50,6 +51,7 @@ __all__ = [
     "Depth",
     "HumanParts",
     "IGNORE_INDEX",
+    "Legend",
     "Normals",
     "TASKS",
     "TASK_KINDS",

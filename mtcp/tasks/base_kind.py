@@ -8,6 +8,7 @@ import torch
 import torch.nn.functional as F
 
 from .label_io import resize_nearest
+from .legend import Legend
 from .registry import TASK_KINDS
 from .task_table import IGNORE_INDEX, TASKS, TaskInfo, get_task
 
@@ -57,6 +58,8 @@ class BaseTaskKind:
             its meter (e.g. ``'max_depth'``).
         label_options (tuple[str]): Per-task options of the folder dataset
             besides ``folder`` and ``suffix`` (e.g. ``'scale'``).
+        overlay (bool): Panels blend the coloured map over the input image
+            (with the visualizer's ``alpha``, mmseg's ``opacity``).
         export_format (str, optional): How the torch-free ONNX runtime
             (``tools/deployment/onnx_infer.py``) saves and colours the
             prediction: ``'class'``, ``'depth'``, ``'normals'``,
@@ -72,6 +75,7 @@ class BaseTaskKind:
     delta_m: Optional[Tuple[str, bool]] = None
     metric_options: Tuple[str, ...] = ()
     label_options: Tuple[str, ...] = ()
+    overlay: bool = False
     export_format: Optional[str] = None
 
     @property
@@ -259,6 +263,19 @@ class BaseTaskKind:
     ) -> np.ndarray:
         """A label or prediction map (C, H, W) as an (H, W, 3) RGB picture."""
         raise NotImplementedError
+
+    def legend(
+        self,
+        data: np.ndarray,
+        palette: Optional[Sequence[Sequence[int]]] = None,
+        class_names: Optional[Sequence[str]] = None,
+        vmin: Optional[float] = None,
+        vmax: Optional[float] = None,
+    ) -> Optional[Legend]:
+        """How to read :meth:`colorize`'s picture of ``data`` (same
+        arguments, plus the class names of a class map): None when the
+        colours need no key."""
+        return None
 
     def write(self, pred: np.ndarray, path_stem: str, reduce_zero_label: bool) -> str:
         """Save a prediction (C, H, W); returns the written file."""

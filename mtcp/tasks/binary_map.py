@@ -7,6 +7,7 @@ import torch
 
 from .base_kind import BaseTaskKind
 from .label_io import as_hw, grey, read_npy, read_png, save_npy, save_png, squeeze_hw
+from .legend import ramp_legend
 from .registry import TASK_KINDS
 from .task_table import IGNORE_INDEX
 
@@ -67,6 +68,11 @@ class BinaryMap(BaseTaskKind):
     def colorize(self, data, palette=None, vmin=None, vmax=None) -> np.ndarray:
         """Probabilities or 0/1 labels as grey; 255 (unlabelled) is black."""
         return grey(as_hw(np.asarray(data), self.name), IGNORE_INDEX)
+
+    def legend(self, data, palette=None, class_names=None, vmin=None, vmax=None):
+        """A grey bar of the probability from 0 to 1."""
+        colours = self.colorize(np.linspace(0, 1, 256)[None])
+        return ramp_legend(colours, 0.0, 1.0, "{:g}")
 
     def write(self, pred, path_stem, reduce_zero_label) -> str:
         """uint8 ``.png`` of ``255 p``."""

@@ -8,6 +8,7 @@ import torch
 
 from .base_kind import BaseTaskKind, stacked
 from .label_io import as_hw, read_png, save_png
+from .legend import Legend
 from .registry import TASK_KINDS
 from .task_table import IGNORE_INDEX, TaskInfo
 
@@ -39,6 +40,7 @@ class ClassMap(BaseTaskKind):
     delta_m = ("mIoU", False)
     metric_options = ("absent_class",)
     label_options = ("ignore_index", "reduce_zero_label")
+    overlay = True
     export_format = "class"
 
     def decode(self, content: bytes, path: str, options: dict) -> np.ndarray:
@@ -141,6 +143,21 @@ class ClassMap(BaseTaskKind):
                 f"{len(palette)} classes"
             )
         return lut[labels]
+
+    def legend(
+        self, data, palette=None, class_names=None, vmin=None, vmax=None
+    ) -> Legend:
+        """The classes present in ``data``, largest area first, each with its
+        name (the index without ``class_names``) and palette colour."""
+        labels = as_hw(np.asarray(data), self.name).astype(np.int64).ravel()
+        counts = np.bincount(labels[labels != IGNORE_INDEX], minlength=1)
+        present = [c for c in np.argsort(-counts, kind="stable") if counts[c]]
+        names = class_names if class_names is not None else range(len(counts))
+        if palette is None or max(present, default=-1) >= len(palette):
+            raise ValueError(
+                f"a {self.name} legend needs a palette entry for every class present"
+            )
+        return Legend(swatches=[(str(names[c]), tuple(palette[c])) for c in present])
 
     def saved_class_offset(self, reduce_zero_label: bool) -> int:
         """What is added to the class ids saved: 1 for a dataset whose class

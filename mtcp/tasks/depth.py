@@ -11,6 +11,7 @@ from mmengine import fileio
 
 from .base_kind import BaseTaskKind
 from .label_io import as_hw, read_npy, read_png_16, save_npy, squeeze_hw
+from .legend import ramp_legend
 from .registry import TASK_KINDS
 
 # Largest plausible depth (metres) per dataset: NYUD-v2's Kinect reads up to
@@ -141,13 +142,32 @@ class Depth(BaseTaskKind):
         valid = depth > 0
         if not valid.any():
             return np.zeros(depth.shape + (3,), dtype=np.uint8)
-        low = depth[valid].min() if vmin is None else vmin
-        high = depth[valid].max() if vmax is None else vmax
+        low, high = self._range(depth, vmin, vmax)
         scaled = np.clip((depth - low) / max(high - low, 1e-6), 0, 1)
         bgr = cv2.applyColorMap((scaled * 255).astype(np.uint8), cv2.COLORMAP_JET)
         rgb = bgr[..., ::-1].copy()
         rgb[~valid] = 0
         return rgb
+
+    @staticmethod
+    def _range(depth: np.ndarray, vmin, vmax) -> Tuple[float, float]:
+        """The depths at the cold and hot ends: ``vmin`` and ``vmax``, else
+        the smallest and largest valid (> 0) depth."""
+        valid = depth[depth > 0]
+        low = float(valid.min()) if vmin is None else float(vmin)
+        high = float(valid.max()) if vmax is None else float(vmax)
+        return low, high
+
+    def legend(self, data, palette=None, class_names=None, vmin=None, vmax=None):
+        """A colour bar in metres over the range :meth:`colorize` uses; None
+        without a valid pixel."""
+        depth = as_hw(np.asarray(data), self.name).astype(np.float32)
+        if not (depth > 0).any():
+            return None
+        low, high = self._range(depth, vmin, vmax)
+        values = np.linspace(max(low, 1e-6), high, 256, dtype=np.float32)
+        colours = self.colorize(values[None], vmin=low, vmax=high)
+        return ramp_legend(colours, low, high, "{:.2f} m")
 
     def write(self, pred, path_stem, reduce_zero_label) -> str:
         """float32 ``.npy`` in metres."""

@@ -272,3 +272,30 @@ def count_flops(
         if name != "Global" and 0 < len(parts) <= depth and flops >= min_flops:
             by_module[".".join(parts)] = flops
     return int(counter.get_total_flops()), by_module
+
+
+def flops_by_part(model: nn.Module, data: dict) -> Tuple[int, Dict[str, int]]:
+    """Forward FLOPs of one image of ``data`` (as :func:`count_flops`) split
+    over the model's direct submodules (MT-CP: ``backbone``, ``decoders``,
+    ``cfms``, ``srms``, ``heads``): every op is charged once, to the part
+    whose outermost called module ran it; ``(model)`` holds the ops of the
+    model's own code, if any. The parts add up to the total.
+    """
+    total, by_module = count_flops(model, data, depth=64, min_flops=0)
+    parts: Dict[str, int] = defaultdict(int)
+    for name, flops in by_module.items():
+        path = name.split(".")
+        # a container (ModuleDict) is never called: its children are outermost
+        if not any(".".join(path[:i]) in by_module for i in range(1, len(path))):
+            parts[path[0]] += flops
+    if total != sum(parts.values()):
+        parts["(model)"] = total - sum(parts.values())
+    return total, dict(parts)
+
+
+def params_by_part(model: nn.Module) -> Dict[str, int]:
+    """Parameters of each direct submodule of ``model``."""
+    return {
+        name: sum(p.numel() for p in child.parameters())
+        for name, child in model.named_children()
+    }

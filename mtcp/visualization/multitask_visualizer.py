@@ -7,6 +7,7 @@ from mmengine.visualization import Visualizer
 from mmseg.registry import VISUALIZERS
 
 from mtcp.structures import TASKS, MultiTaskDataSample, get_task
+from mtcp.tasks import Legend, task_kind
 
 from .colorize import colorize_task
 
@@ -26,7 +27,12 @@ class MultiTaskVisualizer(Visualizer):
     Colours come from :func:`mtcp.visualization.colorize.colorize_task`
     (the task's kind); class maps use their task's palette in
     ``dataset_meta`` (``palette`` for semseg, ``part_palette`` for parts),
-    which must be present.
+    which must be present. A kind that overlays its maps
+    (:attr:`~mtcp.tasks.BaseTaskKind.overlay`, the class maps) is blended
+    over the input image with ``alpha``. Under each row, a strip holds
+    every tile's legend (:meth:`~mtcp.tasks.BaseTaskKind.legend`): the
+    classes present with their names (``dataset_meta``'s class names of
+    the task), a colour bar with its range (depth in metres, probabilities).
 
     Args:
         name (str): Name of the instance. Defaults to 'visualizer'.
@@ -36,9 +42,14 @@ class MultiTaskVisualizer(Visualizer):
         tasks (Sequence[str], optional): Tasks to draw, in this order;
             defaults to every task present in the sample, in the order of
             :data:`mtcp.tasks.TASKS`.
-        font_size (int): Font size of the tile labels. Defaults to 10.
+        font_size (int): Font size of the tile labels and legends.
+            Defaults to 10.
         dataset_meta (dict, optional): Dataset metainfo; the runner's loops
             also set it from the dataset.
+        alpha (float): Opacity of overlaid maps over the input image, in
+            [0, 1] (mmseg's ``opacity``); 1 shows the map alone. Defaults
+            to 1.0.
+        legend (bool): Draw the legend strips. Defaults to True.
     """
 
     def __init__(
@@ -50,6 +61,8 @@ class MultiTaskVisualizer(Visualizer):
         tasks: Optional[Sequence[str]] = None,
         font_size: int = 10,
         dataset_meta: Optional[dict] = None,
+        alpha: float = 1.0,
+        legend: bool = True,
     ) -> None:
         super().__init__(
             name=name, image=image, vis_backends=vis_backends, save_dir=save_dir
@@ -58,6 +71,8 @@ class MultiTaskVisualizer(Visualizer):
             tasks = [get_task(task).name for task in tasks]
         self.tasks = tasks
         self.font_size = font_size
+        self.alpha = alpha
+        self.legend = legend
         if dataset_meta is not None:
             self.dataset_meta = dataset_meta
 
@@ -79,20 +94,79 @@ class MultiTaskVisualizer(Visualizer):
         return palette
 
     def _tile(
-        self,
-        task: str,
-        data: np.ndarray,
-        size: Tuple[int, int],
-        crop: Optional[Tuple[int, int]] = None,
-    ) -> np.ndarray:
-        if crop is not None:
-            # The data preprocessor pads ground truth in place to the batch
-            # shape; the valid part is the packed image's size.
-            data = data[..., : crop[0], : crop[1]]
-        tile = colorize_task(task, data, palette=self._palette(task))
-        if tile.shape[:2] != size:
-            tile = mmcv.imresize(tile, (size[1], size[0]), interpolation="nearest")
-        return tile
+        self, task: str, data: np.ndarray, image: np.ndarray
+    ) -> Tuple[np.ndarray, Optional[Legend]]:
+        """The coloured tile of a map, the size of ``image``, and its legend."""
+        if not 0 <= self.alpha <= 1:
+            raise ValueError(
+                f"MultiTaskVisualizer: alpha must be in [0, 1], got {self.alpha}"
+            )
+        palette = self._palette(task)
+        tile = colorize_task(task, data, palette=palette)
+        height, width = image.shape[:2]
+        if tile.shape[:2] != (height, width):
+            tile = mmcv.imresize(tile, (width, height), interpolation="nearest")
+        kind = task_kind(task)
+        if kind.overlay and self.alpha < 1:
+            blend = self.alpha * tile + (1 - self.alpha) * image.astype(np.float32)
+            tile = blend.round().astype(np.uint8)
+        if not self.legend:
+            return tile, None
+        key = TASKS[task].classes_key
+        names = (self.dataset_meta or {}).get(key) if key else None
+        return tile, kind.legend(data, palette=palette, class_names=names)
+
+    def _line_height(self) -> int:
+        return int(round(self.font_size * self.dpi / 72 * 1.4))
+
+    def _text_width(self, text: str) -> int:
+        """A generous estimate of the drawn width of ``text``, in pixels."""
+        return int(np.ceil(len(text) * 0.7 * self.font_size * self.dpi / 72))
+
+    def _key_height(self, key: Legend, width: int) -> int:
+        """Pixels a legend needs under a tile ``width`` wide."""
+        line = self._line_height()
+        height = 0
+        if key.swatches:
+            cols = self._swatch_columns(key, width)
+            height += -(-len(key.swatches) // cols) * line
+        if key.ramp is not None:
+            height += 2 * line
+        return height + 8 if height else 0
+
+    def _swatch_columns(self, key: Legend, width: int) -> int:
+        widest = max(self._text_width(name) for name, _ in key.swatches)
+        return max(1, width // (self._line_height() + widest + 12))
+
+    def _draw_key(
+        self, strip: np.ndarray, key: Legend, x0: int, width: int, texts: list
+    ) -> None:
+        """Draw a legend into ``strip`` from column ``x0``; its texts go to
+        ``texts`` as (text, x, y, alignment), y within the strip."""
+        line = self._line_height()
+        y = 4
+        if key.swatches:
+            cols = self._swatch_columns(key, width)
+            rows = -(-len(key.swatches) // cols)
+            side = line - 4
+            for i, (name, colour) in enumerate(key.swatches):
+                # column by column, as a list is read
+                x = x0 + 4 + (i // rows) * (width // cols)
+                top = y + (i % rows) * line
+                strip[top + 2 : top + 2 + side, x : x + side] = colour
+                texts.append((name, x + side + 4, top, "left"))
+            y += rows * line
+        if key.ramp is not None:
+            left, right = x0 + 4, x0 + width - 4
+            index = np.linspace(0, len(key.ramp) - 1, right - left).round()
+            strip[y + 2 : y + line - 2, left:right] = key.ramp[index.astype(int)]
+            widest = max(self._text_width(text) for _, text in key.ticks)
+            for pos, text in key.ticks:
+                # middle ticks only where they cannot run into the ends
+                if 0 < pos < 1 and right - left < 3.3 * widest:
+                    continue
+                align = "left" if pos == 0 else "right" if pos == 1 else "center"
+                texts.append((text, left + pos * (right - left), y + line, align))
 
     def compose_panel(
         self,
@@ -100,8 +174,9 @@ class MultiTaskVisualizer(Visualizer):
         data_sample: Optional[MultiTaskDataSample] = None,
         draw_gt: bool = True,
         draw_pred: bool = True,
-    ) -> Tuple[np.ndarray, List[str], np.ndarray]:
-        """Lay out the tiles of a sample without drawing the labels.
+    ) -> Tuple[np.ndarray, List[str], np.ndarray, List[str]]:
+        """Lay out the tiles and legends of a sample without drawing the
+        texts.
 
         Args:
             image (np.ndarray): RGB input image (H, W, 3) uint8.
@@ -111,8 +186,10 @@ class MultiTaskVisualizer(Visualizer):
             draw_pred (bool): Whether to add the prediction row.
 
         Returns:
-            tuple: The panel (rows * H, (1 + tasks) * W, 3) uint8, the tile
-            labels and their (x, y) positions, an (N, 2) array.
+            tuple: The panel, rows of (H, (1 + tasks) * W) tiles each with
+            its legend strip below; the texts (tile labels, legend names and
+            ticks), their (x, y) positions, an (N, 2) array, and horizontal
+            alignments.
         """
         if image.ndim != 3 or image.shape[2] != 3:
             raise ValueError(
@@ -135,27 +212,41 @@ class MultiTaskVisualizer(Visualizer):
                 rows.append(("GT", "gt_field", gt_tasks, img_shape))
             if pred_tasks:
                 rows.append(("pred", "pred_field", pred_tasks, None))
-        else:
-            tasks = []
         if not rows:
-            return image.copy(), ["input"], np.array([[2, 2]])
+            return image.copy(), ["input"], np.array([[2, 2]]), ["left"]
 
-        labels, positions, panel_rows = [], [], []
-        for row, (suffix, field, row_tasks, crop) in enumerate(rows):
-            tiles = [image]
-            labels.append("input")
-            positions.append((2, row * height + 2))
+        texts, panel_rows, top = [], [], 0
+        for suffix, field, row_tasks, crop in rows:
+            tiles, keys = [image], []
+            texts.append(("input", 2, top + 2, "left"))
             for col, task in enumerate(tasks, start=1):
                 if task not in row_tasks:
                     tiles.append(np.zeros_like(image))
                     continue
                 pixel_data = getattr(data_sample, getattr(TASKS[task], field))
                 data = pixel_data.data.detach().cpu().numpy()
-                tiles.append(self._tile(task, data, (height, width), crop))
-                labels.append(f"{task} {suffix}")
-                positions.append((col * width + 2, row * height + 2))
-            panel_rows.append(np.concatenate(tiles, axis=1))
-        return np.concatenate(panel_rows, axis=0), labels, np.array(positions)
+                if crop is not None:
+                    # The data preprocessor pads ground truth in place to the
+                    # batch shape; the valid part is the packed image's size.
+                    data = data[..., : crop[0], : crop[1]]
+                tile, key = self._tile(task, data, image)
+                tiles.append(tile)
+                texts.append((f"{task} {suffix}", col * width + 2, top + 2, "left"))
+                if key is not None:
+                    keys.append((col, key))
+            strip_height = max(
+                [self._key_height(key, width) for _, key in keys], default=0
+            )
+            strip = np.zeros((strip_height, len(tiles) * width, 3), np.uint8)
+            key_texts = []
+            for col, key in keys:
+                self._draw_key(strip, key, col * width, width, key_texts)
+            texts += [(t, x, top + height + y, a) for t, x, y, a in key_texts]
+            panel_rows.append(np.concatenate([np.concatenate(tiles, axis=1), strip]))
+            top += height + strip_height
+        labels = [text for text, _, _, _ in texts]
+        positions = np.array([(x, y) for _, x, y, _ in texts])
+        return np.concatenate(panel_rows), labels, positions, [t[3] for t in texts]
 
     @master_only
     def add_datasample(
@@ -188,7 +279,7 @@ class MultiTaskVisualizer(Visualizer):
                 goes to the vis backends.
             step (int): Global step for the backends.
         """
-        panel, labels, positions = self.compose_panel(
+        panel, labels, positions, alignments = self.compose_panel(
             image, data_sample, draw_gt=draw_gt, draw_pred=draw_pred
         )
         self.set_image(panel)
@@ -197,6 +288,7 @@ class MultiTaskVisualizer(Visualizer):
             positions,
             font_sizes=self.font_size,
             colors="white",
+            horizontal_alignments=alignments,
             bboxes=dict(facecolor="black", alpha=0.6, pad=0.5, edgecolor="none"),
         )
         drawn = self.get_image()

@@ -8,8 +8,6 @@ import numpy as np
 import pytest
 import torch
 from mmengine.config import Config
-from mmengine.registry import init_default_scope
-from mmseg.registry import MODELS
 
 from mtcp.apis import inference_model, init_model, show_result
 from mtcp.models.segmentors import MultiTaskTTAModel
@@ -18,34 +16,16 @@ from mtcp.structures import TASKS
 REPO = Path(__file__).resolve().parents[2]
 
 
-@pytest.fixture
-def demo_files(tmp_path, monkeypatch):
-    """The README's files in a scratch folder: the configs, a checkpoint of
-    the demo model (untrained weights) and a 96x128 image."""
-    torch.manual_seed(0)
-    (tmp_path / "configs").symlink_to(REPO / "configs")
-    cfg = Config.fromfile(str(REPO / "configs" / "mtcp_demo.py"))
-    init_default_scope("mmseg")
-    model = MODELS.build(cfg.model)
-    ckpt = tmp_path / "work_dirs" / "mtcp_demo" / "epoch_5.pth"
-    ckpt.parent.mkdir(parents=True)
-    torch.save(dict(state_dict=model.state_dict(), meta={}), str(ckpt))
-    rng = np.random.default_rng(0)
-    image = rng.integers(0, 256, (96, 128, 3), dtype=np.uint8)
-    mmcv.imwrite(image, str(tmp_path / "room.png"))
-    monkeypatch.chdir(tmp_path)
-    return tmp_path, image[..., ::-1].copy()
-
-
-def readme_snippet() -> str:
+def readme_snippets() -> list:
     text = (REPO / "README.md").read_text()
     section = text[text.index("### Python API") :]
-    return re.search(r"```python\n(.*?)```", section, re.S).group(1)
+    section = section[: section.index("\n### ", 1)]
+    return re.findall(r"```python\n(.*?)```", section, re.S)
 
 
 def test_readme_snippet_runs_on_the_demo_model(demo_files):
     root, _ = demo_files
-    code = readme_snippet()
+    code, inferencer_code = readme_snippets()
     assert len(code.strip().splitlines()) == 5
     torch.set_num_threads(1)
     namespace = {}
@@ -58,7 +38,15 @@ def test_readme_snippet_runs_on_the_demo_model(demo_files):
     depth = np.load(root / "outputs" / "depth" / "room.npy")
     np.testing.assert_array_equal(depth, sample.pred_depth.data[0].numpy())
     panel = mmcv.imread(str(root / "outputs" / "panels" / "room.png"))
-    assert panel.shape[0] >= 96 and panel.shape[1] > 128 * 3
+    assert panel.shape[0] > 96 and panel.shape[1] == 128 * 4
+
+    # the inferencer: the same model by config name, the same predictions
+    (root / "outputs" / "depth" / "room.npy").unlink()
+    namespace = {}
+    exec(compile(inferencer_code, "README.md", "exec"), namespace)
+    (depth,) = [p["depth"] for p in namespace["results"]["predictions"]]
+    np.testing.assert_array_equal(depth, sample.pred_depth.data[0].numpy())
+    assert (root / "outputs" / "depth" / "room.npy").is_file()
 
 
 def test_array_input_matches_file_and_tta_averages_image_and_mirror(demo_files):

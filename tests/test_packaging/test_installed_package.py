@@ -47,6 +47,13 @@ SHORT = [
     "val_dataloader.dataset.num_samples=4",
     "train_cfg.max_epochs=1",
 ]
+INFERENCER = """
+import sys, numpy as np
+from mtcp.apis import MultiTaskInferencer
+inferencer = MultiTaskInferencer("mtcp_demo.py", {ckpt!r}, device="cpu")
+(pred,) = inferencer(sys.argv[1], out_dir="api_out")["predictions"]
+print(pred["depth"].shape, bool(np.isfinite(pred["depth"]).all()))
+"""
 USER_CONFIG = """
 _base_ = ["{{$MTCP_CONFIGS:}}/mtcp_demo.py"]
 test_dataloader = dict(dataset=dict(num_samples=2))
@@ -177,6 +184,12 @@ def test_train_test_infer_and_a_user_config_from_an_empty_dir(installed):
     )
     for name in ("semseg/room.png", "depth/room.npy", "panels/room.png"):
         assert (empty / "out" / name).is_file(), name
+    # the Python API: the inferencer with a config by name
+    printed = run(
+        [python, "-c", INFERENCER.format(ckpt=str(ckpt)), "room.png"], empty, env
+    )
+    assert "(96, 128) True" in printed.splitlines(), printed[-2000:]
+    assert (empty / "api_out" / "panels" / "room.png").is_file()
 
     # a config of the user's, in their own folder, inheriting the demo's
     (empty / "my_demo.py").write_text(USER_CONFIG)

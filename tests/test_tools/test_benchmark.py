@@ -29,13 +29,13 @@ def _check_stats(stats):
     assert 0 < stats["min"] <= stats["median"] <= stats["max"]
 
 
-def test_training_with_flops_and_memory_breakdown():
-    args = bench.parse_args(TINY_ARGS + ["--flops", "2", "--memory-breakdown", "2"])
+def test_training_with_memory_breakdown():
+    args = bench.parse_args(TINY_ARGS + ["--memory-breakdown", "2"])
     result = bench.run_benchmark(args)
     assert result["device"] == "cpu / 1" and result["params"] > 1e6
     _check_stats(result["train_step_s"])
     _check_stats(result["train_step_cpu_s"])
-    assert math.isfinite(result["loss"]) and 0 < result["gflops_per_image"] < 10
+    assert math.isfinite(result["loss"])
     parts = result["breakdown"]
     # fp32; two frozen parameters have no gradient
     assert parts["weights"] == 4 * result["params"] > parts["gradients"] > 0
@@ -68,7 +68,7 @@ def test_checkpointing_shrinks_the_saved_activations():
 
 def test_inference_only_and_bf16():
     result = bench.run_benchmark(bench.parse_args(TINY_ARGS + ["--inference-only"]))
-    assert "train_step_s" not in result and "gflops_per_image" not in result
+    assert "train_step_s" not in result
     _check_stats(result["inference_s_per_image"])
     assert result["inference_peak_bytes"] > 0
     result = bench.run_benchmark(bench.parse_args(TINY_ARGS + ["--amp", "bf16"]))

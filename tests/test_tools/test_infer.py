@@ -45,12 +45,19 @@ def image_dir(tmp_path):
     return folder
 
 
-def test_folder_writes_every_task_and_a_panel(model_files, image_dir, tmp_path):
+def test_folder_writes_every_task_and_a_panel(model_files, image_dir, tmp_path, capsys):
     out = tmp_path / "out"
-    written = infer.main([*model_files, str(image_dir), "--out-dir", str(out)])
-    assert sorted(written) == [
-        str(image_dir / "left.png"),
-        str(image_dir / "right.png"),
+    status = infer.main([*model_files, str(image_dir), "--out-dir", str(out)])
+    assert status == 0
+    printed = capsys.readouterr().out
+    # the progress bar, then on a line of its own where the results went
+    assert printed.splitlines()[-1] == (
+        f"2 images: predictions and panels in {out} (semseg, depth, normals, saliency)"
+    )
+    assert "2/2" in printed.splitlines()[-2]
+    assert sorted(p.name for p in (out / "panels").iterdir()) == [
+        "left.png",
+        "right.png",
     ]
 
     semseg = mmcv.imread(str(out / "semseg/right.png"), flag="unchanged")
@@ -66,10 +73,14 @@ def test_folder_writes_every_task_and_a_panel(model_files, image_dir, tmp_path):
     assert (saliency == 64).all()  # 0.25 * 255
 
     panel = mmcv.imread(str(out / "panels/right.png"), channel_order="rgb")
-    # one prediction row: input + semseg, depth, normals, saliency
-    assert panel.shape == (H, 5 * W, 3)
-    # bottom-right pixel of the semseg tile: class 1 in the palette's blue
+    # one prediction row: input + semseg, depth, normals, saliency, and the
+    # legend strip below it
+    assert panel.shape[1:] == (5 * W, 3) and panel.shape[0] > H
+    # bottom-right pixel of the semseg tile: class 1 in the palette's blue,
+    # over the blue image
     assert panel[H - 1, 2 * W - 1].tolist() == [0, 0, 255]
+    left = mmcv.imread(str(out / "panels/left.png"), channel_order="rgb")
+    assert left[H - 1, 2 * W - 1].tolist() == [0, 0, 0]
 
 
 def test_glob_tasks_subset_and_tta(model_files, image_dir, tmp_path):
@@ -94,7 +105,7 @@ def test_glob_tasks_subset_and_tta(model_files, image_dir, tmp_path):
     saliency = mmcv.imread(str(out / "saliency/right.png"), flag="unchanged")
     assert (saliency == 159).all()
     panel = mmcv.imread(str(out / "panels/right.png"))
-    assert panel.shape == (H, 2 * W, 3)
+    assert panel.shape[1:] == (2 * W, 3)
 
 
 def test_dataset_meta_from_config_when_checkpoint_has_none(
@@ -114,17 +125,25 @@ def test_no_images(model_files, tmp_path):
         infer.main([*model_files, str(tmp_path / "*.jpg"), "--out-dir", "x"])
 
 
-def test_unreadable_image(model_files, tmp_path):
+def test_unreadable_image(model_files, tmp_path, capsys):
     bad = tmp_path / "bad.png"
     bad.write_bytes(b"not an image")
-    with pytest.raises(ValueError, match=f"Cannot read image {bad}"):
-        infer.main([*model_files, str(bad), "--out-dir", str(tmp_path / "out")])
+    out = tmp_path / "out"
+    assert infer.main([*model_files, str(bad), "--out-dir", str(out)]) == 1
+    printed = capsys.readouterr()
+    assert printed.err.splitlines() == [
+        "1 of 1 images failed:",
+        f"  Cannot read image {bad}: not a decodable image file",
+    ]
+    assert printed.out.splitlines()[-1] == (
+        f"0 images: predictions and panels in {out} (no task); 1 failed (listed above)"
+    )
 
 
 def test_unknown_and_unpredicted_tasks(model_files, image_dir, tmp_path):
     with pytest.raises(KeyError, match="Unknown task 'sky'"):
         infer.main([*model_files, str(image_dir), "--out-dir", "x", "--tasks", "sky"])
-    with pytest.raises(ValueError, match=r"--tasks asks for \['parts'\]"):
+    with pytest.raises(ValueError, match=r"tasks \['parts'\] were not predicted"):
         infer.main(
             [
                 *model_files,
@@ -153,7 +172,7 @@ def test_same_name_in_two_folders(tmp_path):
         find_images(str(tmp_path / "*" / "x.png"))
 
 
-def test_pipeline_drops_annotations_and_loads_images():
+def test_pipeline_drops_annotations_and_loads_images(tmp_path):
     cfg = Config(
         dict(
             test_dataloader=dict(
@@ -167,12 +186,19 @@ def test_pipeline_drops_annotations_and_loads_images():
             )
         )
     )
-    names = [type(t).__name__ for t in build_inference_pipeline(cfg).transforms]
-    assert names == ["LoadImageFromFile", "PackMultiTaskInputs"]
-    # an in-memory (synthetic) pipeline starts after loading
-    cfg.test_dataloader.dataset.pipeline = [dict(type="PackMultiTaskInputs")]
-    names = [type(t).__name__ for t in build_inference_pipeline(cfg).transforms]
-    assert names == ["LoadImageFromFile", "PackMultiTaskInputs"]
+    pipeline = build_inference_pipeline(cfg)
+    # the pipeline reads the image itself
+    assert [type(t).__name__ for t in pipeline.transforms] == ["PackMultiTaskInputs"]
+    rgb = np.zeros((H, W, 3), np.uint8)
+    rgb[..., 2] = 255
+    path = tmp_path / "blue.png"
+    mmcv.imwrite(rgb[..., ::-1], str(path))
+    from_file, from_array = pipeline(str(path)), pipeline(rgb)
+    # packed BGR, as LoadImageFromFile loads: blue first
+    assert from_file["inputs"][:, 0, 0].tolist() == [255, 0, 0]
+    assert torch.equal(from_file["inputs"], from_array["inputs"])
+    assert from_file["data_samples"].img_path == str(path)
+    assert from_file["data_samples"].ori_shape == (H, W)
 
 
 def test_nyud_semseg_saved_as_stored_1_to_40(tmp_path):
@@ -184,3 +210,12 @@ def test_nyud_semseg_saved_as_stored_1_to_40(tmp_path):
     assert mmcv.imread(path, flag="unchanged").tolist() == [[1, 40], [6, 1]]
     path = write_prediction("parts", pred, str(tmp_path / "b"), True)
     assert mmcv.imread(path, flag="unchanged").tolist() == [[0, 39], [5, 0]]
+
+
+@pytest.mark.parametrize("option", [["--opacity", "1.5"], ["--batch-size", "0"]])
+def test_bad_opacity_or_batch_size(model_files, image_dir, option, capsys):
+    with pytest.raises(SystemExit):
+        infer.main([*model_files, str(image_dir), "--out-dir", "x", *option])
+    assert (
+        "--batch-size must be >= 1 and --opacity in [0, 1]" in capsys.readouterr().err
+    )

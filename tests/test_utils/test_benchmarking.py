@@ -128,3 +128,18 @@ def test_flops_by_module():
     parts = [by_module["backbone"]] + cfms
     parts += [by_module[f"decoders.{t}"] for t in model.tasks]
     assert 0 < by_module["backbone"] and sum(parts) < total
+
+
+def test_flops_and_params_by_part_add_up():
+    model = bm.build_model(bm.load_config(DEMO))
+    data = bm.synthetic_batch(model, 1, (64, 64))
+    total, parts = bm.flops_by_part(model, data)
+    # every op in exactly one part; MT-CP runs nothing outside its parts
+    assert set(parts) == {"backbone", "decoders", "cfms", "srms", "heads"}
+    assert sum(parts.values()) == total == bm.count_flops(model, data)[0]
+    # the parts of the same tasks: the per-task modules summed
+    _, by_module = bm.count_flops(model, data, depth=2, min_flops=0)
+    assert parts["cfms"] == sum(by_module[f"cfms.{t}"] for t in model.tasks)
+    params = bm.params_by_part(model)
+    assert sum(params.values()) == sum(p.numel() for p in model.parameters())
+    assert params["data_preprocessor"] == 0 and params["backbone"] > 0

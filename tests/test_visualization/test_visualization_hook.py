@@ -34,7 +34,7 @@ def make_batch(names):
 @pytest.fixture
 def visualizer():
     return MultiTaskVisualizer.get_instance(
-        "test_hook_vis", dataset_meta=dict(palette=[(0, 0, 0)])
+        "test_hook_vis", dataset_meta=dict(palette=[(0, 0, 0)]), legend=False
     )
 
 

@@ -1,11 +1,11 @@
-"""Time, memory, parameters and FLOPs of a config's model on this device.
+"""Time, memory and parameters of a config's model on this device.
 
 On a synthetic batch, one of: training (default; ``--memory-breakdown N``
 splits the last step's memory by module), ``--inference-only`` or
-``--cfm-only`` (one CFM alone, forward and backward); ``--flops [N]`` adds
-the forward FLOPs of one image. ``--compare`` runs A and B each in a fresh
-process (on CPU the peak is the process's RSS high-water mark, which never
-decreases). docs/benchmarks.md describes every figure and option.
+``--cfm-only`` (one CFM alone, forward and backward); FLOPs: ``get_flops.py``.
+``--compare`` runs A and B each in a fresh process (on CPU the peak is the
+process's RSS high-water mark, which never decreases). docs/benchmarks.md
+describes every figure and option.
 
 Example::
 
@@ -33,7 +33,6 @@ from mtcp.utils.benchmarking import (
     SavedTensorTracker,
     build_benchmark_optim_wrapper,
     build_model,
-    count_flops,
     current_rss_bytes,
     load_config,
     max_rss_bytes,
@@ -57,7 +56,6 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     add("--inference-only", action="store_true")
     add("--cfm-only", action="store_true")
     add("--memory-breakdown", type=int, default=0, metavar="N")
-    add("--flops", type=int, nargs="?", const=0, default=None, metavar="N")
     add("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     add("--cfg-options", nargs="+", action=DictAction)
     add("--compare", nargs="?", const="", default=None, metavar="CONFIG_B")
@@ -201,10 +199,6 @@ def run_benchmark(args: argparse.Namespace) -> Dict[str, object]:
         result.update(measure_training(args, cfg, model, data, device))
         if args.memory_breakdown:
             result["breakdown"]["rss_start"] = rss_start
-    if args.flops is not None:
-        total, by_module = count_flops(model, data, args.flops)
-        result["gflops_per_image"] = total / 1e9
-        result["gflops_by_module"] = {k: v / 1e9 for k, v in by_module.items()}
     return result
 
 
@@ -226,7 +220,6 @@ def run_child(argv: List[str], label: str) -> Dict[str, object]:
 ROWS = (
     ("device / threads", "device", None, None),
     ("params (M)", "params", 1e6, 2),
-    ("GFLOPs / image (fwd)", "gflops_per_image", 1, 1),
     ("train step s, median [min, max]", "train_step_s", 1, 3),
     ("train step CPU s (all threads), median [min, max]", "train_step_cpu_s", 1, 3),
     ("train peak memory (GiB)", "train_peak_bytes", GIB, 2),
@@ -261,7 +254,7 @@ def format_table(results: Sequence[Dict[str, object]]) -> str:
         )
         ratios = ", ".join(
             f"{title.split(',')[0]} x{a[key] / b[key]:.2f}"
-            for title, key, _, _ in ROWS[3:-1]
+            for title, key, _, _ in ROWS[2:-1]
             if key in a and key in b and b[key]
         )
         lines += [f"\nA / B: {ratios}"] if ratios else []
@@ -308,8 +301,6 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     )
     print(format_table(results))
     for result in results:
-        for name, gflops in result.get("gflops_by_module", {}).items():
-            print(f"  forward GFLOPs / image of {name}: {gflops:.1f}")
         if "breakdown" in result:
             print("\n" + format_breakdown(result))
 

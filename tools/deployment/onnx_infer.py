@@ -18,8 +18,9 @@ glob pattern. The outputs are those of ``tools/infer.py``::
     DIR/depth/<name>.npy     depth in metres (H, W) float32
     DIR/panels/<name>.png    input image and every predicted task, coloured
 
-The panels have the same tiles as ``tools/infer.py``'s; their labels are
-drawn with OpenCV's font instead of matplotlib's. An image that cannot be
+The panels have the tiles of ``tools/infer.py --opacity 1``'s, without
+its legend strip; their labels are drawn with OpenCV's font instead of
+matplotlib's. An image that cannot be
 read is skipped; the others are processed and the script then lists the
 failures and exits with status 1.
 """
