@@ -13,7 +13,7 @@ _AUX = re.compile(r"^(\w+)\.aux_\w+\.loss$")
 _COHERENCE = re.compile(r"^coherence\.(\w+)$")
 _WEIGHT = re.compile(r"^weight\.(\w+)$")
 # The aux pattern first: an intermediate head's name also ends in ".loss".
-_KINDS = (("aux", _AUX), ("main", _MAIN), ("coh", _COHERENCE), ("w", _WEIGHT))
+_TERM_PATTERNS = (("aux", _AUX), ("main", _MAIN), ("coh", _COHERENCE), ("w", _WEIGHT))
 # What mmengine puts on the line before the loss terms.
 _NOT_TERMS = ("time", "data_time", "eta", "epoch", "iter", "memory")
 
@@ -65,11 +65,11 @@ class MultiTaskLogProcessor(LogProcessor):
         for name, value in terms.items():
             found = None
             if name != "loss" and isinstance(value, float):
-                for kind, pattern in _KINDS:
+                for term, pattern in _TERM_PATTERNS:
                     found = pattern.match(name)
                     if found:
                         task = found.group(1)
-                        tasks.setdefault(task, {}).setdefault(kind, []).append(value)
+                        tasks.setdefault(task, {}).setdefault(term, []).append(value)
                         names.setdefault(task, []).append(name)
                         break
             if not found:
@@ -81,9 +81,9 @@ class MultiTaskLogProcessor(LogProcessor):
                 others += names[task]
                 continue
             details = [
-                f"{kind} {self._format(sum(parts[kind]) / len(parts[kind]))}"
-                for kind in ("aux", "coh", "w")
-                if kind in parts
+                f"{term} {self._format(sum(parts[term]) / len(parts[term]))}"
+                for term in ("aux", "coh", "w")
+                if term in parts
             ]
             text = f"{task}: {self._format(parts['main'][0])}"
             groups.append(text + (f" ({', '.join(details)})" if details else ""))
