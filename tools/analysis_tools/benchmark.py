@@ -110,7 +110,9 @@ def measure_training(args, cfg, model, data, device) -> Dict[str, object]:
     result = dict(
         train_step_s=_stats(times),
         train_step_cpu_s=_stats(cpu_times),
-        train_peak_bytes=_peak(device),
+        # Linux's RSS counters are per-CPU caches: the high-water mark may
+        # lag a reading of /proc/self/statm by a few hundred KiB
+        train_peak_bytes=max(_peak(device), tracker.rss_at_backward or 0),
         loss=float(log_vars["loss"]),
     )
     if args.memory_breakdown:
