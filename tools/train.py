@@ -49,7 +49,8 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
         "--amp",
         action="store_true",
         default=False,
-        help="enable automatic-mixed-precision training (needs a GPU)",
+        help="mixed precision: float16 autocast with loss scaling on a GPU, "
+        "bfloat16 autocast on CPU",
     )
     parser.add_argument(
         "--auto-scale-lr",
@@ -62,21 +63,16 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
 
 
 def enable_amp(cfg: Config) -> None:
-    """Switch the optimizer wrapper to ``AmpOptimWrapper`` (dynamic loss scale).
+    """Switch the optimizer wrapper to mixed precision.
 
-    mmengine's ``AmpOptimWrapper`` is float16 autocast with a gradient scaler
-    and refuses to build without a CUDA, NPU, MLU or MUSA device, so the
-    missing device is reported here, before anything is built.
+    On a GPU (or NPU/MLU/MUSA): mmengine's ``AmpOptimWrapper``, float16
+    autocast with a dynamic loss scale. On CPU:
+    :class:`~mtcp.engine.CPUAutocastOptimWrapper`, bfloat16 autocast (no
+    loss scaling needed; emulated, and slower, on CPUs without AVX-512 BF16
+    or AMX).
     """
-    device = get_device()
-    if device == "cpu":
-        raise RuntimeError(
-            "--amp needs a GPU (or NPU/MLU/MUSA device): mmengine's "
-            "AmpOptimWrapper does not run on CPU, and no accelerator is "
-            "available on this machine. Drop --amp to train in float32."
-        )
     wrapper_type = cfg.optim_wrapper.get("type", "OptimWrapper")
-    if wrapper_type == "AmpOptimWrapper":
+    if wrapper_type in ("AmpOptimWrapper", "CPUAutocastOptimWrapper"):
         print_log(
             "AMP training is already enabled in your config.",
             logger="current",
@@ -88,6 +84,10 @@ def enable_amp(cfg: Config) -> None:
             "--amp is only supported when optim_wrapper.type is 'OptimWrapper', "
             f"got {wrapper_type!r}"
         )
+    if get_device() == "cpu":
+        cfg.optim_wrapper.type = "CPUAutocastOptimWrapper"
+        cfg.optim_wrapper.dtype = "bfloat16"
+        return
     cfg.optim_wrapper.type = "AmpOptimWrapper"
     cfg.optim_wrapper.loss_scale = "dynamic"
 

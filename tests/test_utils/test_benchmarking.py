@@ -81,7 +81,7 @@ def test_optim_wrapper_is_the_configs():
     assert isinstance(wrapper.optimizer, torch.optim.AdamW)
     assert wrapper.optimizer.defaults["lr"] == cfg.optim_wrapper.optimizer.lr
     bf16 = bm.build_benchmark_optim_wrapper(model, cfg, "bf16")
-    assert isinstance(bf16, bm.AutocastOptimWrapper)
+    assert isinstance(bf16, bm.CPUAutocastOptimWrapper)
     with bf16.optim_context(model):
         assert model(torch.ones(1, 2)).dtype == torch.bfloat16
     with pytest.raises(ValueError, match="bf16"):
