@@ -103,7 +103,6 @@ def run_public(args) -> dict:
     import resource
 
     import torch
-
     import transformers
 
     _stub_missing_helpers()

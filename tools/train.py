@@ -25,7 +25,7 @@ from mmengine.logging import print_log
 
 # Registers mtcp's modules even when a config has no ``custom_imports``.
 import mtcp  # noqa: F401
-from mtcp.engine import runner_setup
+from mtcp.engine import cpu_has_native_bf16, runner_setup
 from mtcp.engine.config_checks import check_data_roots
 from mtcp.engine.hooks import TrainingInterrupted
 from mtcp.engine.run_checks import check_runner
@@ -68,8 +68,8 @@ def enable_amp(cfg: Config) -> None:
     On a GPU (or NPU/MLU/MUSA): mmengine's ``AmpOptimWrapper``, float16
     autocast with a dynamic loss scale. On CPU:
     :class:`~mtcp.engine.CPUAutocastOptimWrapper`, bfloat16 autocast (no
-    loss scaling needed; emulated, and slower, on CPUs without AVX-512 BF16
-    or AMX).
+    loss scaling needed), refused on CPUs without AVX-512 BF16 or AMX, whose
+    emulated bfloat16 matmuls are far slower than float32.
     """
     wrapper_type = cfg.optim_wrapper.get("type", "OptimWrapper")
     if wrapper_type in ("AmpOptimWrapper", "CPUAutocastOptimWrapper"):
@@ -85,6 +85,14 @@ def enable_amp(cfg: Config) -> None:
             f"got {wrapper_type!r}"
         )
     if get_device() == "cpu":
+        if not cpu_has_native_bf16():
+            raise RuntimeError(
+                "--amp on CPU is bfloat16 autocast, which needs a CPU with "
+                "AVX-512 BF16 or AMX; this one has neither, and its emulated "
+                "bfloat16 matmuls are far slower than float32. Drop --amp to "
+                "train in float32 (to force it anyway: --cfg-options "
+                "optim_wrapper.type=CPUAutocastOptimWrapper)."
+            )
         cfg.optim_wrapper.type = "CPUAutocastOptimWrapper"
         cfg.optim_wrapper.dtype = "bfloat16"
         return

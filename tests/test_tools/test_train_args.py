@@ -80,8 +80,16 @@ def test_scope_added_when_missing(tmp_path):
     assert runner_setup.load_config(str(path)).default_scope == "mmseg"
 
 
+def test_amp_on_cpu_without_bf16_is_refused(toy_config, monkeypatch):
+    monkeypatch.setattr(train, "get_device", lambda: "cpu")
+    monkeypatch.setattr(train, "cpu_has_native_bf16", lambda: False)
+    with pytest.raises(RuntimeError, match="needs a CPU with AVX-512 BF16 or AMX"):
+        build([str(toy_config), "--amp"])
+
+
 def test_amp_on_cpu_is_bf16_autocast(toy_config, monkeypatch):
     monkeypatch.setattr(train, "get_device", lambda: "cpu")
+    monkeypatch.setattr(train, "cpu_has_native_bf16", lambda: True)
     cfg = build([str(toy_config), "--amp"])
     assert cfg.optim_wrapper.type == "CPUAutocastOptimWrapper"
     assert (
