@@ -5,9 +5,14 @@ stay close to those of the same run in float32. The wrapper is set through
 the config, so that the test also runs on CPUs that ``--amp`` refuses.
 
 Tolerances (bf16 keeps 8 bits of mantissa, so one step's outputs differ by
-about 0.4 % relative, and 32 steps compound it): the last logged total loss
+about 0.4 % relative, and 64 steps compound it): the last logged total loss
 within 5 % of float32's, the validation mIoU within 5 points, the depth RMSE
-within 10 % and the normals' mean angular error within 10 % of float32's.
+within 10 % and the normals' mean angular error within 15 % of float32's.
+Measured (2 shared cores, torch 2.13): total loss 2.305 vs 2.300, mIoU 29.5
+vs 30.9, RMSE 0.860 vs 0.883, normals 17.5 vs 16.2 degrees; float32 runs of
+seeds 0-2 after half as many steps spread over 4.8 points of mIoU and 4.1
+degrees. On a CPU without native bf16 the bf16 run is about 4x slower than
+float32: marked slow.
 """
 
 import math
@@ -22,9 +27,9 @@ CONFIG = str(REPO / "configs" / "mtcp_demo.py")
 SHORT = [
     "train_dataloader.dataset.num_samples=64",
     "val_dataloader.dataset.num_samples=16",
-    "train_cfg.max_epochs=2",
-    "train_cfg.val_interval=2",
-    "default_hooks.logger.interval=4",
+    "train_cfg.max_epochs=4",
+    "train_cfg.val_interval=4",
+    "default_hooks.logger.interval=16",
 ]
 
 
@@ -43,6 +48,9 @@ def _run(tmp_path, amp):
     return log, _train_figures(log), logged_metrics(log, "val")
 
 
+pytestmark = pytest.mark.slow
+
+
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
     tmp_path = tmp_path_factory.mktemp("amp_cpu")
@@ -57,5 +65,5 @@ def test_bf16_run_tracks_fp32(runs):
     loss, ref = bf16_train["loss"], fp32_train["loss"]
     assert abs(loss - ref) <= 0.05 * ref, (loss, ref)
     assert abs(bf16_val["semseg/mIoU"] - fp32_val["semseg/mIoU"]) <= 5.0
-    for key in ("depth/rmse", "normals/mean"):
-        assert abs(bf16_val[key] - fp32_val[key]) <= 0.10 * fp32_val[key], key
+    for key, tolerance in (("depth/rmse", 0.10), ("normals/mean", 0.15)):
+        assert abs(bf16_val[key] - fp32_val[key]) <= tolerance * fp32_val[key], key
