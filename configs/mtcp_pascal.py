@@ -17,15 +17,15 @@ model = dict(
     tasks={{_base_.tasks}},
     num_classes=dict(semseg=21, parts=7),
     # Activation checkpointing (the backward recomputes, the maths is the
-    # same) in every block that holds large activations: Swin, the pixel and
-    # transformer decoders, the task decoders, the CFMs (all but their
-    # attention), SRMs, heads and the losses at label size. Peak memory with
-    # and without: docs/benchmarks.md. On a GPU with memory to spare, switch
-    # them off for speed (benchmark.py --no-cp sets every switch).
+    # same) in every block that holds large activations: Swin, the pixel
+    # decoder's encoder layers, the transformer decoder, the task decoders,
+    # the CFMs (all but their attention), SRMs, heads and the losses at label
+    # size. The policy per block and its cost: docs/benchmarks.md. On a GPU
+    # with memory to spare, switch them off for speed (benchmark.py --no-cp).
     backbone=dict(
         init_cfg=dict(type="Pretrained", checkpoint=pretrained),
         backbone=dict(with_cp=True),
-        pixel_decoder_with_cp=True,
+        pixel_decoder_with_cp="layers",
         transformer_decoder_with_cp=True,
     ),
     decoder=dict(with_cp=True),

@@ -25,7 +25,7 @@ from mmengine.logging import print_log
 
 # Registers mtcp's modules even when a config has no ``custom_imports``.
 import mtcp  # noqa: F401
-from mtcp.engine import runner_setup
+from mtcp.engine import cpu_has_native_bf16, runner_setup
 from mtcp.engine.config_checks import check_data_roots
 from mtcp.engine.hooks import TrainingInterrupted
 from mtcp.engine.run_checks import check_runner
@@ -49,7 +49,8 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
         "--amp",
         action="store_true",
         default=False,
-        help="enable automatic-mixed-precision training (needs a GPU)",
+        help="mixed precision: float16 autocast with loss scaling on a GPU, "
+        "bfloat16 autocast on CPU",
     )
     parser.add_argument(
         "--auto-scale-lr",
@@ -62,21 +63,16 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
 
 
 def enable_amp(cfg: Config) -> None:
-    """Switch the optimizer wrapper to ``AmpOptimWrapper`` (dynamic loss scale).
+    """Switch the optimizer wrapper to mixed precision.
 
-    mmengine's ``AmpOptimWrapper`` is float16 autocast with a gradient scaler
-    and refuses to build without a CUDA, NPU, MLU or MUSA device, so the
-    missing device is reported here, before anything is built.
+    On a GPU (or NPU/MLU/MUSA): mmengine's ``AmpOptimWrapper``, float16
+    autocast with a dynamic loss scale. On CPU:
+    :class:`~mtcp.engine.CPUAutocastOptimWrapper`, bfloat16 autocast (no
+    loss scaling needed), refused on CPUs without AVX-512 BF16 or AMX, whose
+    emulated bfloat16 matmuls are far slower than float32.
     """
-    device = get_device()
-    if device == "cpu":
-        raise RuntimeError(
-            "--amp needs a GPU (or NPU/MLU/MUSA device): mmengine's "
-            "AmpOptimWrapper does not run on CPU, and no accelerator is "
-            "available on this machine. Drop --amp to train in float32."
-        )
     wrapper_type = cfg.optim_wrapper.get("type", "OptimWrapper")
-    if wrapper_type == "AmpOptimWrapper":
+    if wrapper_type in ("AmpOptimWrapper", "CPUAutocastOptimWrapper"):
         print_log(
             "AMP training is already enabled in your config.",
             logger="current",
@@ -88,6 +84,18 @@ def enable_amp(cfg: Config) -> None:
             "--amp is only supported when optim_wrapper.type is 'OptimWrapper', "
             f"got {wrapper_type!r}"
         )
+    if get_device() == "cpu":
+        if not cpu_has_native_bf16():
+            raise RuntimeError(
+                "--amp on CPU is bfloat16 autocast, which needs a CPU with "
+                "AVX-512 BF16 or AMX; this one has neither, and its emulated "
+                "bfloat16 matmuls are far slower than float32. Drop --amp to "
+                "train in float32 (to force it anyway: --cfg-options "
+                "optim_wrapper.type=CPUAutocastOptimWrapper)."
+            )
+        cfg.optim_wrapper.type = "CPUAutocastOptimWrapper"
+        cfg.optim_wrapper.dtype = "bfloat16"
+        return
     cfg.optim_wrapper.type = "AmpOptimWrapper"
     cfg.optim_wrapper.loss_scale = "dynamic"
 

@@ -23,6 +23,7 @@ from mmengine.structures import PixelData
 from mmseg.registry import MODELS
 from torch.utils.flop_counter import FlopCounterMode, sdpa_flop_count
 
+from mtcp.engine.optim_wrappers import CPUAutocastOptimWrapper
 from mtcp.structures import TASKS, MultiTaskDataSample
 from mtcp.tasks import task_kind
 
@@ -118,30 +119,12 @@ def synthetic_batch(
     return dict(inputs=inputs, data_samples=samples)
 
 
-class AutocastOptimWrapper(OptimWrapper):
-    """An ``OptimWrapper`` whose forward runs under ``torch.autocast``.
-
-    mmengine's ``AmpOptimWrapper`` accepts only CUDA-like devices; bf16
-    needs no loss scaling, so on CPU autocast alone is mixed precision.
-    """
-
-    def __init__(self, *args, dtype: torch.dtype, **kwargs) -> None:
-        super().__init__(*args, **kwargs)
-        self.cast_dtype = dtype
-
-    @contextmanager
-    def optim_context(self, model: nn.Module):
-        """The parent's context (gradient accumulation) under autocast."""
-        with super().optim_context(model), torch.autocast("cpu", self.cast_dtype):
-            yield
-
-
 def build_benchmark_optim_wrapper(
     model: nn.Module, cfg: Config, amp: str = "none"
 ) -> OptimWrapper:
     """The optimizer of ``cfg.optim_wrapper`` for ``model``; with ``amp``
     ('fp16', 'bf16') mixed precision: ``AmpOptimWrapper`` on CUDA,
-    :class:`AutocastOptimWrapper` (bf16 only) on CPU."""
+    :class:`~mtcp.engine.CPUAutocastOptimWrapper` (bf16 only) on CPU."""
     if cfg.get("optim_wrapper") is None:
         raise ValueError(
             f"{cfg.filename} has no optim_wrapper: a training step needs the "
@@ -158,7 +141,7 @@ def build_benchmark_optim_wrapper(
             "--amp fp16 needs loss scaling, which mmengine only offers on "
             "CUDA-like devices; use --amp bf16 on CPU"
         )
-    return AutocastOptimWrapper(optimizer=wrapper.optimizer, dtype=dtype)
+    return CPUAutocastOptimWrapper(optimizer=wrapper.optimizer, dtype=dtype)
 
 
 def max_rss_bytes() -> int:

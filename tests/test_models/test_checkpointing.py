@@ -38,9 +38,9 @@ def one_thread():
     torch.set_num_threads(threads)
 
 
-def build(switches):
+def build(switches, value=True):
     cfg = Config.fromfile(CONFIG)
-    cfg.merge_from_dict({f"model.{k}": True for k in switches})
+    cfg.merge_from_dict({f"model.{k}": value for k in switches})
     torch.manual_seed(0)
     model = MODELS.build(cfg.model)
     model.init_weights()
@@ -115,6 +115,17 @@ def test_checkpointing_keeps_the_maths(reference, switches):
     assert_same(grads, ref_grads, "gradient of")
     # The recomputed forward does not update the BN statistics a second time.
     assert_same(buffers, ref_buffers, "buffer")
+
+
+def test_pixel_decoder_layers_only_keeps_the_maths(reference):
+    """``pixel_decoder_with_cp='layers'``: the encoder layers alone."""
+    model = build(["backbone.pixel_decoder_with_cp"], "layers")
+    encoder = model.backbone.decode_head.pixel_decoder.encoder
+    assert type(encoder).__name__ == "CheckpointedPixelDecoderEncoder"
+    for actual, expected, what in zip(
+        step(model), reference, ("output", "loss", "gradient of", "buffer")
+    ):
+        assert_same(actual, expected, what)
 
 
 def test_switches_reach_the_modules():

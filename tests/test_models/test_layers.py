@@ -3,6 +3,7 @@ import torch
 import torch.nn.functional as F
 
 from mtcp.models.layers import CBAM, CoherenceFusionModule, SpatialRefinementModule
+from mtcp.models.layers.cbam import amax as cbam_amax
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -163,6 +164,47 @@ def test_coherence_loss_values():
     loss = cfm.coherence_loss(z, e1)
     loss.backward()
     assert torch.isclose(loss, torch.tensor(1.0)) and torch.isfinite(z.grad).all()
+
+
+def test_coherence_loss_is_the_normalised_product():
+    """float64: loss and gradients equal those of ``F.normalize`` on both
+    maps, also for zero vectors and vectors shorter than eps."""
+    cfm = make_cfm()
+    g = torch.Generator().manual_seed(0)
+    m = torch.randn(2, 8, 3, 3, generator=g, dtype=torch.float64)
+    a = torch.randn(2, 8, 3, 3, generator=g, dtype=torch.float64)
+    m[0, :, 0, 0] = 0.0
+    a[1, :, 1, 1] = 1e-9  # norm below eps = 1e-6
+    m.requires_grad_(), a.requires_grad_()
+    expected = (
+        1.0
+        - (F.normalize(m, dim=1, eps=cfm.eps) * F.normalize(a, dim=1, eps=cfm.eps))
+        .sum(1)
+        .mean()
+    )
+    loss = cfm.coherence_loss(m, a)
+    for got, want in zip(
+        (loss, *torch.autograd.grad(loss, (m, a))),
+        (expected, *torch.autograd.grad(expected, (m, a))),
+    ):
+        torch.testing.assert_close(got, want, rtol=1e-12, atol=1e-12)
+
+
+def test_cbam_amax_gradient_is_torchs():
+    """float64, ties included (post-ReLU zeros, repeated maxima): the
+    gradient is split evenly among a slice's maxima, as ``Tensor.amax``."""
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(2, 6, 4, 5, generator=g, dtype=torch.float64).relu()
+    x[0, 1:3, 2, 2] = 5.0  # two channels tie at the maximum of a pixel
+    x[1, 4] = 0.0  # a channel without a positive value: every pixel ties
+    x.requires_grad_()
+    for dim in (1, (2, 3)):
+        grad = torch.randn_like(x.amax(dim=dim, keepdim=True))
+        out = cbam_amax(x, dim)
+        torch.testing.assert_close(out, x.amax(dim=dim, keepdim=True))
+        got = torch.autograd.grad(out, x, grad)[0]
+        want = torch.autograd.grad(x.amax(dim=dim, keepdim=True), x, grad)[0]
+        torch.testing.assert_close(got, want, rtol=0, atol=0)
 
 
 def test_cfm_rejects_bad_inputs():

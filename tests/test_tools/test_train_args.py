@@ -80,10 +80,22 @@ def test_scope_added_when_missing(tmp_path):
     assert runner_setup.load_config(str(path)).default_scope == "mmseg"
 
 
-def test_amp_on_cpu_is_refused(toy_config, monkeypatch):
+def test_amp_on_cpu_without_bf16_is_refused(toy_config, monkeypatch):
     monkeypatch.setattr(train, "get_device", lambda: "cpu")
-    with pytest.raises(RuntimeError, match="--amp needs a GPU"):
+    monkeypatch.setattr(train, "cpu_has_native_bf16", lambda: False)
+    with pytest.raises(RuntimeError, match="needs a CPU with AVX-512 BF16 or AMX"):
         build([str(toy_config), "--amp"])
+
+
+def test_amp_on_cpu_is_bf16_autocast(toy_config, monkeypatch):
+    monkeypatch.setattr(train, "get_device", lambda: "cpu")
+    monkeypatch.setattr(train, "cpu_has_native_bf16", lambda: True)
+    cfg = build([str(toy_config), "--amp"])
+    assert cfg.optim_wrapper.type == "CPUAutocastOptimWrapper"
+    assert (
+        cfg.optim_wrapper.dtype == "bfloat16" and "loss_scale" not in cfg.optim_wrapper
+    )
+    assert cfg.optim_wrapper.optimizer.type == "AdamW"
 
 
 def test_amp_switches_the_optim_wrapper(toy_config, monkeypatch):

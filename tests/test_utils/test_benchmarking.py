@@ -61,9 +61,12 @@ def test_set_checkpointing_of_the_shipped_config():
     nyud = str(REPO / "configs" / "mtcp_nyud.py")
     shipped = bm.load_config(nyud).model
     cleared = bm.load_config(nyud, with_cp=False).model
+    # the shipped config checkpoints the pixel decoder's encoder layers only
+    assert shipped.backbone.pixel_decoder_with_cp == "layers"
+    assert bm.load_config(nyud, with_cp=True).model.backbone.pixel_decoder_with_cp
+    assert cleared.backbone.pixel_decoder_with_cp is False
     for model, value in ((shipped, True), (cleared, False)):
         assert model.backbone.backbone.with_cp is value
-        assert model.backbone.pixel_decoder_with_cp is value
         assert model.backbone.transformer_decoder_with_cp is value
         assert model.decoder.with_cp is value and model.loss_with_cp is value
         assert model.cfm.with_cp is value and model.srm.with_cp is value
@@ -81,7 +84,7 @@ def test_optim_wrapper_is_the_configs():
     assert isinstance(wrapper.optimizer, torch.optim.AdamW)
     assert wrapper.optimizer.defaults["lr"] == cfg.optim_wrapper.optimizer.lr
     bf16 = bm.build_benchmark_optim_wrapper(model, cfg, "bf16")
-    assert isinstance(bf16, bm.AutocastOptimWrapper)
+    assert isinstance(bf16, bm.CPUAutocastOptimWrapper)
     with bf16.optim_context(model):
         assert model(torch.ones(1, 2)).dtype == torch.bfloat16
     with pytest.raises(ValueError, match="bf16"):

@@ -2,10 +2,12 @@
 
 On a synthetic batch, one of: training (default; ``--memory-breakdown N``
 splits the last step's memory by module), ``--inference-only`` or
-``--cfm-only`` (one CFM alone, forward and backward); FLOPs: ``get_flops.py``.
-``--compare`` runs A and B each in a fresh process (on CPU the peak is the
-process's RSS high-water mark, which never decreases). docs/benchmarks.md
-describes every figure and option.
+``--cfm-only`` (one CFM alone, forward and backward); ``--profile`` adds the
+time of the last training step per component and phase (forward,
+recomputation, backward); FLOPs: ``get_flops.py``. ``--compare`` runs A and
+B each in a fresh process (on CPU the peak is the process's RSS high-water
+mark, which never decreases). docs/benchmarks.md describes every figure and
+option.
 
 Example::
 
@@ -38,6 +40,7 @@ from mtcp.utils.benchmarking import (
     max_rss_bytes,
     synthetic_batch,
 )
+from mtcp.utils.profiling import format_profile, peak_gflops, profile_step
 
 GIB = 2**30
 
@@ -56,6 +59,7 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     add("--inference-only", action="store_true")
     add("--cfm-only", action="store_true")
     add("--memory-breakdown", type=int, default=0, metavar="N")
+    add("--profile", action="store_true", help="per component (torch.profiler)")
     add("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     add("--cfg-options", nargs="+", action=DictAction)
     add("--compare", nargs="?", const="", default=None, metavar="CONFIG_B")
@@ -69,8 +73,10 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
         parser.error("--compare-options and --compare-no-cp need --compare")
     if args.inference_only and args.cfm_only:
         parser.error("--inference-only and --cfm-only exclude each other")
-    if args.memory_breakdown and (args.inference_only or args.cfm_only):
-        parser.error("--memory-breakdown measures a training step")
+    if (args.memory_breakdown or args.profile) and (
+        args.inference_only or args.cfm_only
+    ):
+        parser.error("--memory-breakdown and --profile measure a training step")
     if args.memory_breakdown and args.device != "cpu":
         parser.error("--memory-breakdown splits the process's RSS: --device cpu")
     return args
@@ -102,7 +108,12 @@ def measure_training(args, cfg, model, data, device) -> Dict[str, object]:
         _sync(device)
         start, cpu_start = time.perf_counter(), time.process_time()
         with tracker.track() if last and args.memory_breakdown else nullcontext():
-            log_vars = model.train_step(data, optim_wrapper)
+            if last and args.profile:
+                log_vars, profile = profile_step(
+                    lambda: model.train_step(data, optim_wrapper), model
+                )
+            else:
+                log_vars = model.train_step(data, optim_wrapper)
         _sync(device)
         if i >= args.warmup:
             times.append(time.perf_counter() - start)
@@ -115,6 +126,8 @@ def measure_training(args, cfg, model, data, device) -> Dict[str, object]:
         train_peak_bytes=max(_peak(device), tracker.rss_at_backward or 0),
         loss=float(log_vars["loss"]),
     )
+    if args.profile:
+        result["profile"] = dict(profile, peak_gflops=peak_gflops())
     if args.memory_breakdown:
         state = optim_wrapper.optimizer.state.values()
         trainable = [p for p in model.parameters() if p.requires_grad]
@@ -305,6 +318,9 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     for result in results:
         if "breakdown" in result:
             print("\n" + format_breakdown(result))
+        if "profile" in result:
+            profile = result["profile"]
+            print("\n" + format_profile(profile, profile["peak_gflops"]))
 
 
 if __name__ == "__main__":

@@ -3,9 +3,13 @@
 # iteration.
 max_epochs = 100
 
+# fused=True: PyTorch's one-kernel AdamW (CPU and CUDA), the same update as
+# the default implementation in a quarter of its time (docs/benchmarks.md).
 optim_wrapper = dict(
     type="OptimWrapper",
-    optimizer=dict(type="AdamW", lr=5e-5, betas=(0.9, 0.999), weight_decay=1e-4),
+    optimizer=dict(
+        type="AdamW", lr=5e-5, betas=(0.9, 0.999), weight_decay=1e-4, fused=True
+    ),
 )
 param_scheduler = [
     dict(

@@ -81,11 +81,13 @@ class SharedMask2Former(BaseModule):
             backbones hand their feature maps to a decode head, so that
             mmseg's ``EncoderDecoder`` with any mmseg head (``in_index=0``)
             can sit on the shared representation. Defaults to False.
-        pixel_decoder_with_cp (bool): activation checkpointing of the pixel
-            decoder: the backward recomputes it, with each encoder layer
-            checkpointed within (so one layer's activations at a time).
-            Checkpointing of the Swin blocks is the ``backbone``'s own
-            ``with_cp``. Defaults to False.
+        pixel_decoder_with_cp (bool | str): activation checkpointing of the
+            pixel decoder. ``'layers'``: each encoder layer (its deformable
+            attention and FFN), the rest keeps its activations; True: the
+            whole pixel decoder as well, with each encoder layer checkpointed
+            within (so one layer's activations at a time; the encoder runs
+            three times). Checkpointing of the Swin blocks is the
+            ``backbone``'s own ``with_cp``. Defaults to False.
         transformer_decoder_with_cp (bool): activation checkpointing of each
             transformer decoder layer with its mask prediction. Defaults to
             False.
@@ -102,7 +104,7 @@ class SharedMask2Former(BaseModule):
         mask_act: Optional[str] = "sigmoid",
         mask_layers: str = "last",
         return_tuple: bool = False,
-        pixel_decoder_with_cp: bool = False,
+        pixel_decoder_with_cp: Union[bool, str] = False,
         transformer_decoder_with_cp: bool = False,
         init_cfg: OptConfigType = None,
     ) -> None:
@@ -133,6 +135,11 @@ class SharedMask2Former(BaseModule):
                     "SharedMask2Former: init_cfg of type 'Pretrained' needs a "
                     f"'checkpoint' path, got {init_cfg!r}"
                 )
+        if pixel_decoder_with_cp not in (True, False, "layers"):
+            raise ValueError(
+                "SharedMask2Former: pixel_decoder_with_cp must be True, False or "
+                f"'layers', got {pixel_decoder_with_cp!r}"
+            )
         self.mask_act = mask_act
         self.mask_layers = mask_layers
         self.return_tuple = return_tuple
@@ -197,7 +204,7 @@ class SharedMask2Former(BaseModule):
         mask_features, memories = checkpoint(
             self._pixel_decoder,
             *self.backbone(inputs),
-            enabled=self.pixel_decoder_with_cp,
+            enabled=self.pixel_decoder_with_cp is True,
             modules=[head.pixel_decoder],
         )
         batch_size = inputs.shape[0]

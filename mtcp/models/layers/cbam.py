@@ -8,6 +8,34 @@ from mmseg.registry import MODELS
 from mmseg.utils import OptMultiConfig
 
 
+class _AMax(torch.autograd.Function):
+    """``x.amax(dim, keepdim=True)`` with PyTorch's gradient (split evenly
+    among the maxima of a slice) in fewer passes over ``x``: PyTorch's
+    backward casts the full boolean mask to integers to count the maxima."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, dim) -> torch.Tensor:
+        out = x.amax(dim=dim, keepdim=True)
+        ctx.save_for_backward(x, out)
+        ctx.dim = dim
+        return out
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        x, out = ctx.saved_tensors
+        mask = x == out
+        count = mask.sum(ctx.dim, keepdim=True, dtype=grad.dtype)
+        return torch.where(mask, grad / count, 0.0), None
+
+
+def amax(x: torch.Tensor, dim) -> torch.Tensor:
+    """``x.amax(dim, keepdim=True)``; where it needs a gradient, through
+    :class:`_AMax` (same values and gradient, a cheaper backward)."""
+    if torch.is_grad_enabled() and x.requires_grad:
+        return _AMax.apply(x, dim)
+    return x.amax(dim=dim, keepdim=True)
+
+
 @MODELS.register_module()
 class CBAM(BaseModule):
     """Channel gate followed by a spatial gate.
@@ -60,14 +88,12 @@ class CBAM(BaseModule):
     def channel_gate(self, x: torch.Tensor) -> torch.Tensor:
         """Return the channel gate (B, C, 1, 1) in [0, 1]."""
         avg = self.mlp(x.mean(dim=(2, 3), keepdim=True))
-        mx = self.mlp(x.amax(dim=(2, 3), keepdim=True))
+        mx = self.mlp(amax(x, (2, 3)))
         return torch.sigmoid(avg + mx)
 
     def spatial_gate(self, x: torch.Tensor) -> torch.Tensor:
         """Return the spatial gate (B, 1, H, W) in [0, 1]."""
-        pooled = torch.cat(
-            [x.amax(dim=1, keepdim=True), x.mean(dim=1, keepdim=True)], dim=1
-        )
+        pooled = torch.cat([amax(x, 1), x.mean(dim=1, keepdim=True)], dim=1)
         return torch.sigmoid(self.spatial_conv(pooled))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

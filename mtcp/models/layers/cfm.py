@@ -110,12 +110,16 @@ class CoherenceFusionModule(BaseModule):
         self.out_norm = build_norm_layer(norm_cfg, channels)[1]
 
     def coherence_loss(self, main: torch.Tensor, aux: torch.Tensor) -> torch.Tensor:
-        """Mean over pixels of ``1 - cos(main, aux)`` along channels."""
-        cos = (
-            F.normalize(main, dim=1, eps=self.eps)
-            * F.normalize(aux, dim=1, eps=self.eps)
-        ).sum(dim=1)
-        return (1.0 - cos).mean()
+        """Mean over pixels of ``1 - cos(main, aux)`` along channels.
+
+        ``cos = <m, a> / (max(|m|, eps) max(|a|, eps))``: the product of
+        ``F.normalize(m)`` and ``F.normalize(a)`` summed over channels, with
+        the division on the (B, H, W) norms instead of both full maps.
+        """
+        dot = (main * aux).sum(dim=1)
+        norms = torch.linalg.vector_norm(main, dim=1).clamp_min(self.eps)
+        norms = norms * torch.linalg.vector_norm(aux, dim=1).clamp_min(self.eps)
+        return (1.0 - dot / norms).mean()
 
     def _check_inputs(self, main: torch.Tensor, aux: Sequence[torch.Tensor]) -> None:
         if main.dim() != 4 or main.size(1) != self.channels:

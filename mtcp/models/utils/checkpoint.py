@@ -7,6 +7,7 @@ from typing import Callable, Iterator, List, Optional
 import torch
 import torch.nn as nn
 import torch.utils.checkpoint as torch_cp
+from torch.autograd.profiler import record_function
 from torch.nn.modules.batchnorm import _BatchNorm
 
 
@@ -27,14 +28,17 @@ def _keep_running_stats(norms: List[_BatchNorm]) -> Iterator[None]:
 
     The recomputation runs the batch norms in training mode a second time;
     their outputs are the same (batch statistics), but without this their
-    running mean, variance and counter would be updated twice per step.
+    running mean, variance and counter would be updated twice per step. The
+    recomputation is a profiler range (``checkpoint recompute``, see
+    :mod:`mtcp.utils.profiling`).
     """
     saved = [
         (m.running_mean.clone(), m.running_var.clone(), m.num_batches_tracked.clone())
         for m in norms
     ]
     try:
-        yield
+        with record_function("checkpoint recompute"):
+            yield
     finally:
         with torch.no_grad():
             for m, (mean, var, count) in zip(norms, saved):
