@@ -21,7 +21,6 @@ ratios A / B. Example (a virtual environment for the public code's packages)::
 """
 
 import argparse
-import importlib.util
 import json
 import os
 import statistics
@@ -106,7 +105,6 @@ def run_public(args) -> dict:
     import transformers
 
     _stub_missing_helpers()
-    sys.path.insert(0, os.path.abspath(args.public_dir))
     torch.nn.Module.cuda = lambda self, *a, **k: self
 
     config = transformers.Mask2FormerConfig(num_labels=150)
@@ -195,19 +193,21 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     if args.child:
         print(json.dumps(run_public(args)))
         return
-    spec = importlib.util.spec_from_file_location(
-        "mtcp_benchmark", os.path.join(HERE, "analysis_tools", "benchmark.py")
-    )
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
+    # here, not at the top: the public code's interpreter runs this file too
+    from mtcp.utils.benchmarking import format_table, run_child
+
     common = ["--input-size", *map(str, args.input_size), "--batch-size"]
     common += [str(args.batch_size), "--warmup", str(args.warmup)]
     common += ["--repeats", str(args.repeats)]
-    mtcp = bench.run_child(
-        [args.config, *common, "--device", "cpu", *args.mtcp_options], "A"
+    script = os.path.join(HERE, "analysis_tools", "benchmark.py")
+    mtcp = run_child(
+        script, [args.config, *common, "--device", "cpu", *args.mtcp_options], "A"
     )
     cmd = [args.public_python, os.path.abspath(__file__), *argv, "--child"]
-    proc = subprocess.run(cmd, capture_output=True, text=True)
+    # the public code's packages (losses, models) import from its checkout
+    path = [os.path.abspath(args.public_dir), os.environ.get("PYTHONPATH", "")]
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, path)))
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
     if proc.returncode == 0:
         public = json.loads(proc.stdout.strip().splitlines()[-1])
     else:
@@ -220,7 +220,7 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
         f"{args.input_size[0]}x{args.input_size[1]}, batch {args.batch_size}, "
         f"{args.warmup} warm-up and {args.repeats} timed steps, fp32, CPU"
     )
-    print(bench.format_table([mtcp, public]))
+    print(format_table([mtcp, public]))
 
 
 if __name__ == "__main__":

@@ -28,6 +28,7 @@ from mmengine.model import MMDistributedDataParallel
 
 import mtcp  # noqa: F401  (registers the modules)
 from mtcp.utils.benchmarking import (
+    GIB,
     build_benchmark_optim_wrapper,
     build_model,
     load_config,
@@ -35,7 +36,6 @@ from mtcp.utils.benchmarking import (
     synthetic_batch,
 )
 
-GIB = 2**30
 # The aten operator of each SDPA kernel (as torch.profiler names it).
 SDPA_KERNELS = {
     "aten::_scaled_dot_product_flash_attention": "flash",

@@ -3,12 +3,15 @@
 What the measuring tools (``tools/analysis_tools/benchmark.py``) share: the
 config with every activation-checkpointing switch set, the model without
 its pretrained weights, a synthetic training batch of every task, the
-config's optimizer (optionally under autocast), the process's memory and
-the forward FLOPs of one image.
+config's optimizer (optionally under autocast), the process's memory, the
+forward FLOPs of one image, a run in a fresh process and the Markdown tables
+of the results (also used by ``tools/benchmark_public.py``).
 """
 
+import json
 import os
 import resource
+import subprocess
 import sys
 from collections import defaultdict
 from contextlib import contextmanager
@@ -30,6 +33,7 @@ from mtcp.tasks import task_kind
 from .config_lookup import find_config
 from .malloc import apply_malloc_cfg
 
+GIB = 2**30
 AMP_DTYPES = dict(none=None, fp16=torch.float16, bf16=torch.bfloat16)
 # Share of the synthetic labels' pixels without a label.
 INVALID_FRACTION = 0.05
@@ -282,3 +286,86 @@ def params_by_part(model: nn.Module) -> Dict[str, int]:
         name: sum(p.numel() for p in child.parameters())
         for name, child in model.named_children()
     }
+
+
+def run_child(script: str, argv: List[str], label: str) -> Dict[str, object]:
+    """Run ``script argv --child label`` (A or B of ``benchmark.py --compare``)
+    in a fresh process (the RSS peak of one must not hide the other's) and
+    return the result it prints as JSON; a failed run (e.g. killed when out
+    of memory) is returned as ``dict(label, failed=reason)``."""
+    cmd = [sys.executable, os.path.abspath(script), *argv, "--child", label]
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    if proc.returncode == 0:
+        return json.loads(proc.stdout.strip().splitlines()[-1])
+    print(proc.stderr[-3000:], file=sys.stderr)
+    last = (proc.stderr.strip().splitlines() or ["no output"])[-1]
+    signal = f"killed by signal {-proc.returncode}" if proc.returncode < 0 else None
+    return dict(label=label, failed=signal or last)
+
+
+# (title, result key, unit, decimals); timings: median [min, max] of the steps
+ROWS = (
+    ("device / threads", "device", None, None),
+    ("params (M)", "params", 1e6, 2),
+    ("train step s, median [min, max]", "train_step_s", 1, 3),
+    ("train step CPU s (all threads), median [min, max]", "train_step_cpu_s", 1, 3),
+    ("train peak memory (GiB)", "train_peak_bytes", GIB, 2),
+    ("inference s / image, median [min, max]", "inference_s_per_image", 1, 3),
+    ("inference peak memory (GiB)", "inference_peak_bytes", GIB, 2),
+    ("CFM forward + backward s, median [min, max]", "cfm_s", 1, 3),
+    ("CFM peak memory above its inputs (GiB)", "cfm_peak_bytes", GIB, 3),
+    ("total loss (last step)", "loss", 1, 3),
+)
+
+
+def _cell(result: dict, key: str, unit: float, decimals: int) -> str:
+    value = result.get(key, result.get("failed", "-"))
+    if isinstance(value, dict):
+        return "{median:.{d}f} [{min:.{d}f}, {max:.{d}f}]".format(d=decimals, **value)
+    return value if isinstance(value, str) else f"{value / unit:.{decimals}f}"
+
+
+def format_table(results: Sequence[Dict[str, object]]) -> str:
+    """A Markdown table, a column per run (a failed one says why) and a row
+    per figure some run has; for two runs, the ratios A / B."""
+    names = [r["label"] or os.path.basename(r["config"]) for r in results]
+    lines = ["| | " + " | ".join(names) + " |", "|---" * (len(results) + 1) + "|"]
+    for title, key, *fmt in ROWS:
+        if any(key in r for r in results):
+            cells = " | ".join(_cell(r, key, *fmt) for r in results)
+            lines.append(f"| {title} | {cells} |")
+    if len(results) == 2:
+        a, b = (
+            {k: v["median"] if isinstance(v, dict) else v for k, v in r.items()}
+            for r in results
+        )
+        ratios = ", ".join(
+            f"{title.split(',')[0]} x{a[key] / b[key]:.2f}"
+            for title, key, _, _ in ROWS[2:-1]
+            if key in a and key in b and b[key]
+        )
+        lines += [f"\nA / B: {ratios}"] if ratios else []
+    return "\n".join(lines)
+
+
+def format_breakdown(result: Dict[str, object]) -> str:
+    """Where the peak of the last training step went, a Markdown table."""
+    parts, peak = result["breakdown"], result["train_peak_bytes"]
+    saved = sorted(parts["saved"].items(), key=lambda kv: -kv[1])
+    rows = [
+        ("process before the model (Python, torch, mmcv)", parts["rss_start"]),
+        ("weights", parts["weights"]),
+        ("gradients", parts["gradients"]),
+        ("optimizer state", parts["optimizer_state"]),
+        ("activations saved for the backward (all)", sum(v for _, v in saved)),
+    ]
+    unattributed = peak - sum(v for _, v in rows)
+    rows += [(f"- `{name}`", v) for name, v in saved if v >= 2**20]
+    rows += [("unattributed (backward/optimizer transients, allocator)", unattributed)]
+    rows += [("**peak RSS of the step**", peak)]
+    lines = ["| part | GiB | share of peak |", "|---|---|---|"]
+    lines += [f"| {n} | {v / GIB:.3f} | {100 * v / peak:.1f} % |" for n, v in rows]
+    at_backward = parts["rss_at_backward"] or 0
+    return "\n".join(
+        lines + [f"\nRSS at the start of the backward: {at_backward / GIB:.3f} GiB"]
+    )

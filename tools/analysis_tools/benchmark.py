@@ -17,13 +17,11 @@ Example::
 
 import argparse
 import json
-import os
 import statistics
-import subprocess
 import sys
 import time
 from contextlib import nullcontext
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, Optional, Sequence
 
 import torch
 from mmengine.config import DictAction
@@ -36,13 +34,14 @@ from mtcp.utils.benchmarking import (
     build_benchmark_optim_wrapper,
     build_model,
     current_rss_bytes,
+    format_breakdown,
+    format_table,
     load_config,
     max_rss_bytes,
+    run_child,
     synthetic_batch,
 )
 from mtcp.utils.profiling import format_profile, peak_gflops, profile_step
-
-GIB = 2**30
 
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
@@ -217,88 +216,6 @@ def run_benchmark(args: argparse.Namespace) -> Dict[str, object]:
     return result
 
 
-def run_child(argv: List[str], label: str) -> Dict[str, object]:
-    """Run A or B of ``--compare`` in a fresh process (the RSS peak of one
-    must not hide the other's); a failed run (e.g. killed when out of
-    memory) is returned as ``dict(label, failed=reason)``."""
-    cmd = [sys.executable, os.path.abspath(__file__), *argv, "--child", label]
-    proc = subprocess.run(cmd, capture_output=True, text=True)
-    if proc.returncode == 0:
-        return json.loads(proc.stdout.strip().splitlines()[-1])
-    print(proc.stderr[-3000:], file=sys.stderr)
-    last = (proc.stderr.strip().splitlines() or ["no output"])[-1]
-    signal = f"killed by signal {-proc.returncode}" if proc.returncode < 0 else None
-    return dict(label=label, failed=signal or last)
-
-
-# (title, result key, unit, decimals); timings: median [min, max] of the steps
-ROWS = (
-    ("device / threads", "device", None, None),
-    ("params (M)", "params", 1e6, 2),
-    ("train step s, median [min, max]", "train_step_s", 1, 3),
-    ("train step CPU s (all threads), median [min, max]", "train_step_cpu_s", 1, 3),
-    ("train peak memory (GiB)", "train_peak_bytes", GIB, 2),
-    ("inference s / image, median [min, max]", "inference_s_per_image", 1, 3),
-    ("inference peak memory (GiB)", "inference_peak_bytes", GIB, 2),
-    ("CFM forward + backward s, median [min, max]", "cfm_s", 1, 3),
-    ("CFM peak memory above its inputs (GiB)", "cfm_peak_bytes", GIB, 3),
-    ("total loss (last step)", "loss", 1, 3),
-)
-
-
-def _cell(result: dict, key: str, unit: float, decimals: int) -> str:
-    value = result.get(key, result.get("failed", "-"))
-    if isinstance(value, dict):
-        return "{median:.{d}f} [{min:.{d}f}, {max:.{d}f}]".format(d=decimals, **value)
-    return value if isinstance(value, str) else f"{value / unit:.{decimals}f}"
-
-
-def format_table(results: Sequence[Dict[str, object]]) -> str:
-    """A Markdown table, a column per run (a failed one says why) and a row
-    per figure some run has; for two runs, the ratios A / B."""
-    names = [r["label"] or os.path.basename(r["config"]) for r in results]
-    lines = ["| | " + " | ".join(names) + " |", "|---" * (len(results) + 1) + "|"]
-    for title, key, *fmt in ROWS:
-        if any(key in r for r in results):
-            cells = " | ".join(_cell(r, key, *fmt) for r in results)
-            lines.append(f"| {title} | {cells} |")
-    if len(results) == 2:
-        a, b = (
-            {k: v["median"] if isinstance(v, dict) else v for k, v in r.items()}
-            for r in results
-        )
-        ratios = ", ".join(
-            f"{title.split(',')[0]} x{a[key] / b[key]:.2f}"
-            for title, key, _, _ in ROWS[2:-1]
-            if key in a and key in b and b[key]
-        )
-        lines += [f"\nA / B: {ratios}"] if ratios else []
-    return "\n".join(lines)
-
-
-def format_breakdown(result: Dict[str, object]) -> str:
-    """Where the peak of the last training step went, a Markdown table."""
-    parts, peak = result["breakdown"], result["train_peak_bytes"]
-    saved = sorted(parts["saved"].items(), key=lambda kv: -kv[1])
-    rows = [
-        ("process before the model (Python, torch, mmcv)", parts["rss_start"]),
-        ("weights", parts["weights"]),
-        ("gradients", parts["gradients"]),
-        ("optimizer state", parts["optimizer_state"]),
-        ("activations saved for the backward (all)", sum(v for _, v in saved)),
-    ]
-    unattributed = peak - sum(v for _, v in rows)
-    rows += [(f"- `{name}`", v) for name, v in saved if v >= 2**20]
-    rows += [("unattributed (backward/optimizer transients, allocator)", unattributed)]
-    rows += [("**peak RSS of the step**", peak)]
-    lines = ["| part | GiB | share of peak |", "|---|---|---|"]
-    lines += [f"| {n} | {v / GIB:.3f} | {100 * v / peak:.1f} % |" for n, v in rows]
-    at_backward = parts["rss_at_backward"] or 0
-    return "\n".join(
-        lines + [f"\nRSS at the start of the backward: {at_backward / GIB:.3f} GiB"]
-    )
-
-
 def main(argv: Optional[Sequence[str]] = None) -> None:
     argv = list(sys.argv[1:] if argv is None else argv)
     args = parse_args(argv)
@@ -308,7 +225,7 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     if args.compare is None:
         results = [run_benchmark(args)]
     else:
-        results = [run_child(argv, "A"), run_child(argv, "B")]
+        results = [run_child(__file__, argv, label) for label in "AB"]
     print(
         f"{args.config}: input {args.input_size[0]}x{args.input_size[1]}, batch "
         f"{args.batch_size}, amp {args.amp}, {args.warmup} warm-up and "

@@ -16,12 +16,15 @@ Example::
 """
 
 import argparse
+import sys
 import time
 
 import numpy as np
 from scipy import ndimage
 
 from mtcp.evaluation import BoundaryMeter
+
+CHUNK = 50  # images per progress line
 
 
 def voronoi(rng, shape, cells):
@@ -63,9 +66,16 @@ def evaluate(preds, gts, args, matcher):
         matcher=matcher,
         num_workers=args.workers,
     )
+    # in chunks, so that a long run shows its progress
+    chunk = max(CHUNK, 4 * args.workers)
     start = time.perf_counter()
-    for stats in meter.statistics_many(preds, gts):
-        meter.accumulate(stats)
+    for first in range(0, len(preds), chunk):
+        last = first + chunk
+        for stats in meter.statistics_many(preds[first:last], gts[first:last]):
+            meter.accumulate(stats)
+        done = min(last, len(preds))
+        elapsed = time.perf_counter() - start
+        print(f"  {done}/{len(preds)} images, {elapsed:.0f} s", file=sys.stderr)
     seconds = time.perf_counter() - start
     results = meter.compute()
     print(
