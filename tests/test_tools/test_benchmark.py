@@ -127,3 +127,13 @@ def test_format_table_ratios_and_failures():
     table = bench.format_table([result("A", 1.0, 2**30), failed])
     assert "| device / threads | cpu / 1 | killed by signal 9 |" in table
     assert "x0.50" not in table
+
+
+def test_profile_is_an_extra_step_after_the_timed_ones():
+    args = bench.parse_args(TINY_ARGS + ["--profile"])
+    result = bench.run_benchmark(args)
+    _check_stats(result["train_step_s"])
+    profile = result["profile"]
+    assert profile["wall_s"] > 0 and profile["peak_gflops"] > 0
+    table = bench.format_profile(profile, profile["peak_gflops"])
+    assert "| CFM attention |" in table and "**step (wall, profiled)**" in table
