@@ -44,8 +44,12 @@ def test_training_with_memory_breakdown():
         0 < parts["optimizer_state"] - 2 * parts["gradients"] < 0.001 * parts["weights"]
     )
     peak = result["train_peak_bytes"]
-    # the allocator may reuse freed pages: no growth at the backward is possible
-    assert peak >= parts["rss_at_backward"] >= parts["rss_start"] > 0
+    # the high-water mark covers both readings; the resident set at the
+    # backward holds at least the weights. It may be below the one at the
+    # start: in a shared pytest process the earlier tests' memory can be
+    # returned to the system in between
+    assert peak >= max(parts["rss_at_backward"], parts["rss_start"])
+    assert parts["rss_at_backward"] > parts["weights"] and parts["rss_start"] > 0
     assert set(parts["saved"]) >= {f"cfms.{t}" for t in ("semseg", "depth", "normals")}
     table = bench.format_table([result])
     assert "| train peak memory (GiB) |" in table and "inference" not in table
