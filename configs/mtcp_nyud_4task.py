@@ -11,8 +11,8 @@ test_dataloader = val_dataloader
 
 # Boundaries as the field scores them with SEISM on NYUD-v2: Dollar's edge NMS
 # and the 101 HED thresholds ('nms', as InvPT / TaskPrompter), matched within
-# 0.011 of the image diagonal. Validation uses 9 thresholds (about 8 times
-# cheaper: docs/benchmarks.md); tools/test.py the full protocol.
+# 0.011 of the image diagonal. Validation uses 9 thresholds (5 times less
+# time: docs/benchmarks.md); tools/test.py the full protocol.
 edge_protocol = dict(variant="nms", max_dist=0.011)
 # Delta_m needs a single-task score of every task: the paper's for semseg,
 # depth and normals; edge's from configs/single_task/st_nyud_edge.py (until it

@@ -212,6 +212,9 @@ def run_benchmark(args: argparse.Namespace) -> Dict[str, object]:
         result.update(measure_training(args, cfg, model, data, device))
         if args.memory_breakdown:
             result["breakdown"]["rss_start"] = rss_start
+            # the lagging high-water mark (see measure_training) may miss
+            # this reading too, when the steps never rise above it
+            result["train_peak_bytes"] = max(result["train_peak_bytes"], rss_start)
     return result
 
 
