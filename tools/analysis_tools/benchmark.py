@@ -96,8 +96,9 @@ def _stats(values: Sequence[float]) -> Dict[str, float]:
     return dict(median=statistics.median(values), min=min(values), max=max(values))
 
 
-def measure_training(args, cfg, model, data, device) -> Dict[str, object]:
-    """Time ``model.train_step``; ``--memory-breakdown`` tracks the last;
+def measure_training(args, cfg, model, data, device, rss_start) -> Dict[str, object]:
+    """Time ``model.train_step``; ``--memory-breakdown`` tracks the last
+    (``rss_start``: the resident set read before the model was built);
     ``--profile`` profiles one more step."""
     optim_wrapper = build_benchmark_optim_wrapper(model, cfg, args.amp)
     tracker = SavedTensorTracker(model, args.memory_breakdown or 1)
@@ -117,8 +118,11 @@ def measure_training(args, cfg, model, data, device) -> Dict[str, object]:
         train_step_s=_stats(times),
         train_step_cpu_s=_stats(cpu_times),
         # Linux's RSS counters are per-CPU caches: the high-water mark may
-        # lag a reading of /proc/self/statm by a few hundred KiB
-        train_peak_bytes=max(_peak(device), tracker.rss_at_backward or 0),
+        # lag a reading of /proc/self/statm by a few hundred KiB, so it
+        # covers the readings taken here too
+        train_peak_bytes=max(
+            _peak(device), tracker.rss_at_backward or 0, rss_start or 0
+        ),
         loss=float(log_vars["loss"]),
     )
     if args.profile:
@@ -137,6 +141,7 @@ def measure_training(args, cfg, model, data, device) -> Dict[str, object]:
             ),
             saved=dict(tracker.saved),
             rss_at_backward=tracker.rss_at_backward,
+            rss_start=rss_start,
         )
     return result
 
@@ -209,12 +214,7 @@ def run_benchmark(args: argparse.Namespace) -> Dict[str, object]:
     if args.inference_only:
         result.update(measure_inference(args, model, data, device))
     else:
-        result.update(measure_training(args, cfg, model, data, device))
-        if args.memory_breakdown:
-            result["breakdown"]["rss_start"] = rss_start
-            # the lagging high-water mark (see measure_training) may miss
-            # this reading too, when the steps never rise above it
-            result["train_peak_bytes"] = max(result["train_peak_bytes"], rss_start)
+        result.update(measure_training(args, cfg, model, data, device, rss_start))
     return result
 
 
