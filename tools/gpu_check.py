@@ -14,10 +14,11 @@ skipped with a message on fewer than two GPUs. Example::
 """
 
 import argparse
-import socket
+import gc
 import statistics
 import sys
 import time
+from datetime import timedelta
 from typing import Dict, List, Optional, Sequence
 
 import torch
@@ -57,6 +58,13 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     add("--batch-size", type=int, default=2, help="per process")
     add("--steps", type=int, default=3, help="timed steps after one warm-up")
     add("--dist", choices=("auto", "on", "off"), default="auto")
+    add(
+        "--dist-timeout",
+        type=float,
+        default=600.0,
+        help="seconds the data-parallel step may take in all, and each of its "
+        "collectives; past it the ranks are stopped and the check fails",
+    )
     add("--cfg-options", nargs="+", action=DictAction)
     return parser.parse_args(argv)
 
@@ -115,21 +123,10 @@ def check(result: Dict[str, object]) -> List[str]:
     return failed
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _dist_worker(rank: int, args, port: int, queue) -> None:
-    """One process of the data-parallel step: NCCL on its GPU, gloo on CPU."""
+def _data_parallel_step(rank: int, args) -> Dict[str, object]:
+    """A warm-up and a timed step of the config's model under DDP, then the
+    spread of the weights across the ranks (0 when the updates agree)."""
     cuda = args.device.startswith("cuda")
-    dist.init_process_group(
-        "nccl" if cuda else "gloo",
-        init_method=f"tcp://127.0.0.1:{port}",
-        rank=rank,
-        world_size=2,
-    )
     device = torch.device(f"cuda:{rank}" if cuda else "cpu")
     if cuda:
         torch.cuda.set_device(device)
@@ -149,15 +146,60 @@ def _dist_worker(rank: int, args, port: int, queue) -> None:
     total = torch.stack([p.detach().double().sum() for p in model.parameters()]).sum()
     spread = torch.stack([total, -total])
     dist.all_reduce(spread, op=dist.ReduceOp.MAX)
+    return dict(
+        step_s=seconds,
+        loss=float(log_vars["loss"]),
+        weights_differ=float(spread.sum()),
+    )
+
+
+def _dist_worker(rank: int, args, port: int, queue) -> None:
+    """One process of the data-parallel step: NCCL on its GPU, gloo on CPU.
+
+    Teardown order matters. The DDP wrapper is freed (on return from
+    :func:`_data_parallel_step`) while the process group is still
+    registered: had its reducer held the group's last reference, the group
+    would be destroyed with the GIL held and could wait forever on a gloo
+    thread that needs the GIL to release its last work. The rendezvous
+    store is the parent's, so it outlives both ranks, and a rank destroys
+    its group only once every rank has finished its collectives.
+    """
+    timeout = timedelta(seconds=args.dist_timeout)
+    store = dist.TCPStore("127.0.0.1", port, is_master=False, timeout=timeout)
+    dist.init_process_group(
+        "nccl" if args.device.startswith("cuda") else "gloo",
+        store=store,
+        rank=rank,
+        world_size=2,
+        timeout=timeout,
+    )
+    result = _data_parallel_step(rank, args)
+    gc.collect()
     if rank == 0:
-        queue.put(
-            dict(
-                step_s=seconds,
-                loss=float(log_vars["loss"]),
-                weights_differ=float(spread.sum()),
-            )
-        )
+        queue.put(result)
+    store.set(f"finished/{rank}", "1")
+    store.wait([f"finished/{r}" for r in range(2)])
     dist.destroy_process_group()
+
+
+def join_within(context, seconds: float, what: str) -> None:
+    """Wait for the processes of ``mp.spawn(..., join=False)``.
+
+    A process that fails raises its error here (``context.join``); if they
+    have not all ended after ``seconds``, they are killed and the run stops
+    with a message naming ``what`` and the limit.
+    """
+    deadline = time.monotonic() + seconds
+    while not context.join(timeout=1):
+        if time.monotonic() > deadline:
+            for process in context.processes:
+                process.kill()
+            for process in context.processes:
+                process.join()
+            raise SystemExit(
+                f"{what} did not finish within {seconds:g} s (--dist-timeout); "
+                "its processes were stopped"
+            )
 
 
 def run_distributed(args) -> Optional[Dict[str, object]]:
@@ -168,8 +210,19 @@ def run_distributed(args) -> Optional[Dict[str, object]]:
         return None
     if args.device.startswith("cuda") and gpus < 2:
         raise SystemExit(f"--dist on needs 2 GPUs, this machine has {gpus}")
+    # the store listens on a port the system chose and it still holds
+    store = dist.TCPStore(
+        "127.0.0.1",
+        0,
+        is_master=True,
+        wait_for_workers=False,
+        timeout=timedelta(seconds=args.dist_timeout),
+    )
     queue = mp.get_context("spawn").SimpleQueue()
-    mp.spawn(_dist_worker, args=(args, _free_port(), queue), nprocs=2)
+    context = mp.spawn(
+        _dist_worker, args=(args, store.port, queue), nprocs=2, join=False
+    )
+    join_within(context, args.dist_timeout, "the data-parallel step")
     return queue.get()
 
 

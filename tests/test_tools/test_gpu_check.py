@@ -2,6 +2,9 @@
 size): fp32 and bf16 steps with the SDPA kernel named, and the
 data-parallel step over gloo."""
 
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -36,5 +39,30 @@ def test_math_kernel_or_nan_fails():
 
 @pytest.mark.slow
 def test_data_parallel_step_over_gloo():
-    out = run_script(["tools/gpu_check.py", *TINY, "--dist", "on"])
+    out = run_script(
+        ["tools/gpu_check.py", *TINY, "--dist", "on", "--dist-timeout", "300"]
+    )
     assert "2-process step:" in out and "weights differ across ranks by 0" in out
+
+
+@pytest.mark.slow
+def test_data_parallel_step_past_its_timeout_is_stopped():
+    """Ranks that have not finished within --dist-timeout are killed and the
+    check fails with the limit named, instead of waiting on them."""
+    start = time.monotonic()
+    proc = subprocess.run(
+        [sys.executable, "tools/gpu_check.py", *TINY, "--dist", "on"]
+        + ["--dist-timeout", "3"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert proc.returncode != 0
+    assert (
+        "the data-parallel step did not finish within 3 s (--dist-timeout); "
+        "its processes were stopped" in proc.stderr
+    )
+    assert "2-process step:" not in proc.stdout
+    # the precision runs take the rest; the ranks were stopped at 3 s
+    assert time.monotonic() - start < 300
