@@ -182,12 +182,13 @@ def _dist_worker(rank: int, args, port: int, queue) -> None:
     dist.destroy_process_group()
 
 
-def join_within(context, seconds: float, what: str) -> None:
-    """Wait for the processes of ``mp.spawn(..., join=False)``.
+def join_within(context, seconds: float) -> None:
+    """Wait for the ranks of the data-parallel step (``mp.spawn(...,
+    join=False)``).
 
-    A process that fails raises its error here (``context.join``); if they
+    A rank that fails raises its error here (``context.join``); if they
     have not all ended after ``seconds``, they are killed and the run stops
-    with a message naming ``what`` and the limit.
+    with a message naming the limit.
     """
     deadline = time.monotonic() + seconds
     while not context.join(timeout=1):
@@ -197,8 +198,8 @@ def join_within(context, seconds: float, what: str) -> None:
             for process in context.processes:
                 process.join()
             raise SystemExit(
-                f"{what} did not finish within {seconds:g} s (--dist-timeout); "
-                "its processes were stopped"
+                f"the data-parallel step did not finish within {seconds:g} s "
+                "(--dist-timeout); its processes were stopped"
             )
 
 
@@ -222,7 +223,7 @@ def run_distributed(args) -> Optional[Dict[str, object]]:
     context = mp.spawn(
         _dist_worker, args=(args, store.port, queue), nprocs=2, join=False
     )
-    join_within(context, args.dist_timeout, "the data-parallel step")
+    join_within(context, args.dist_timeout)
     return queue.get()
 
 
